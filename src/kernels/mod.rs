@@ -1,0 +1,139 @@
+//! WGSL kernels: sources, specialisation, and the launchers of each family.
+//!
+//! A kernel is a `.wgsl` file under `shaders/<family>/`, compiled after the shared prelude
+//! (`shaders/common/prelude.wgsl`) and a block of `const` defines chosen by the launcher (things
+//! WGSL `override`s cannot express, such as register-array lengths or an op selector).
+//! Workgroup and tile sizes that overrides *can* express are pipeline-overridable constants.
+//! Pipelines are cached per device under the key `path:entry|defines|overrides`.
+//!
+//! Each family module holds its launchers (params struct, dispatch size, bindings) and lists
+//! its kernels in `KERNELS` with every define combination it can launch, which is what the
+//! shader-validation test compiles.
+
+pub mod elementwise;
+
+use crate::device::{Access, Dispatch, Gpu, GpuBuffer, PipelineSpecOwned};
+use crate::error::Result;
+use bytemuck::Pod;
+use std::fmt::Write;
+
+/// A WGSL file shipped with the crate.
+#[derive(Clone, Copy, Debug)]
+pub struct Source {
+    /// Path below `shaders/`, e.g. `matmul/gemm_reg.wgsl`.
+    pub path: &'static str,
+    /// The file's text.
+    pub text: &'static str,
+}
+
+macro_rules! shader {
+    ($path:literal) => {
+        $crate::kernels::Source {
+            path: $path,
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $path)),
+        }
+    };
+}
+pub(crate) use shader;
+
+/// The shared prelude prepended to every kernel.
+pub const PRELUDE: Source = shader!("common/prelude.wgsl");
+
+/// One entry point of a source file, with the access mode of each storage binding.
+#[derive(Clone, Copy, Debug)]
+pub struct Kernel {
+    /// The file.
+    pub source: Source,
+    /// Function libraries compiled between the prelude and the file.
+    pub includes: &'static [Source],
+    /// Entry point name.
+    pub entry: &'static str,
+    /// Storage bindings in order (the uniform params binding follows them).
+    pub storage: &'static [Access],
+    /// Every define combination launchers use (at least one; validated by the naga test).
+    pub variants: &'static [&'static [(&'static str, u32)]],
+}
+
+/// Every kernel of every family (for validation and tooling).
+pub fn all_kernels() -> Vec<Kernel> {
+    [elementwise::KERNELS].concat()
+}
+
+/// The full WGSL text of kernel `k` specialised with `defines`: prelude, defines, includes,
+/// then the kernel's own file.
+pub fn compose(k: &Kernel, defines: &[(&str, u32)]) -> String {
+    let mut s =
+        String::with_capacity(PRELUDE.text.len() + k.source.text.len() + 64 * defines.len());
+    s.push_str(PRELUDE.text);
+    s.push_str("\n// ---- defines ----\n");
+    for (name, v) in defines {
+        let _ = writeln!(s, "const {name}: u32 = {v}u;");
+    }
+    for src in k.includes.iter().chain(std::iter::once(&k.source)) {
+        let _ = writeln!(s, "// ---- {} ----", src.path);
+        s.push_str(src.text);
+        s.push('\n');
+    }
+    s
+}
+
+fn key(k: &Kernel, defines: &[(&str, u32)], overrides: &[(&str, f64)]) -> String {
+    let mut key = format!("{}:{}|", k.source.path, k.entry);
+    for (n, v) in defines {
+        let _ = write!(key, "{n}={v},");
+    }
+    key.push('|');
+    for (n, v) in overrides {
+        let _ = write!(key, "{n}={v},");
+    }
+    key
+}
+
+/// Records one launch of `k` specialised by `defines` and `overrides`.
+///
+/// # Errors
+/// Shader compilation errors on first use of a specialisation, and the dispatch checks of
+/// [`Gpu::dispatch`].
+pub fn launch<P: Pod>(
+    gpu: &Gpu,
+    k: &Kernel,
+    defines: &[(&str, u32)],
+    overrides: &[(&str, f64)],
+    buffers: &[&GpuBuffer],
+    params: &P,
+    workgroups: [u32; 3],
+) -> Result<()> {
+    let pipeline = gpu.pipeline(&key(k, defines, overrides), || PipelineSpecOwned {
+        source: compose(k, defines),
+        entry: k.entry.to_string(),
+        overrides: overrides.iter().map(|(n, v)| (n.to_string(), *v)).collect(),
+        storage: k.storage.to_vec(),
+        params_size: std::mem::size_of::<P>() as u64,
+    })?;
+    gpu.dispatch(Dispatch {
+        pipeline: &pipeline,
+        buffers,
+        params: bytemuck::bytes_of(params),
+        workgroups,
+    })
+}
+
+/// Workgroup counts covering `groups` workgroups in a 2-D grid (x ≤ 65535); kernels recover
+/// the linear workgroup index as `wid.x + wid.y * nwg.x` (prelude `linear_group`).
+pub fn grid(groups: u32) -> [u32; 3] {
+    const MAX: u32 = 65535;
+    if groups <= MAX {
+        [groups, 1, 1]
+    } else {
+        [MAX, groups.div_ceil(MAX), 1]
+    }
+}
+
+/// Workgroups of `wg` invocations covering `n` items, as a [`grid`].
+pub fn grid_for(n: usize, wg: u32) -> [u32; 3] {
+    grid((n as u64).div_ceil(u64::from(wg)) as u32)
+}
+
+/// Storage access shorthands for kernel tables.
+pub(crate) const R: Access = Access::Read;
+pub(crate) const W: Access = Access::ReadWrite;

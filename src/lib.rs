@@ -1,0 +1,10 @@
+//! vdd: Variational Diffusion Distillation on a hand-written wgpu/WGSL compute engine.
+pub mod cpu;
+pub mod device;
+pub mod error;
+pub mod kernels;
+pub mod tensor;
+
+pub use device::Device;
+pub use error::{Error, Result};
+pub use tensor::Tensor;

@@ -1,0 +1,17 @@
+//! Ops over tensors. Each op checks shapes and devices, then records the GPU kernel or runs
+//! the CPU twin. Backward ops (`*_bwd`) are ops too: the autodiff tape composes them.
+
+mod elementwise;
+
+pub use elementwise::*;
+
+use super::Tensor;
+use crate::kernels::elementwise::Span;
+
+/// The (buffer, element offset) a GPU launcher reads or writes.
+pub(crate) fn span(t: &Tensor) -> Span<'_> {
+    Span {
+        buf: t.buffer(),
+        off: t.off(),
+    }
+}
