@@ -19,21 +19,11 @@ fn unary_backward_matches_finite_differences() {
         let x: Vec<f64> = match op {
             Unary::Log | Unary::Sqrt | Unary::Recip => rng.vec64(n, 0.3, 3.0),
             // Stay away from the kinks of relu / abs / clamp.
-            _ => rng
-                .vec64(n, -3.0, 3.0)
-                .into_iter()
-                .map(|v| if v.abs() < 0.05 { v + 0.2 } else { v })
-                .collect(),
+            _ => rng.vec64(n, -3.0, 3.0).into_iter().map(|v| if v.abs() < 0.05 { v + 0.2 } else { v }).collect(),
         };
         let x: Vec<f64> = if let Unary::Clamp(lo, hi) = op {
             x.into_iter()
-                .map(|v| {
-                    if (v - lo as f64).abs() < 0.05 || (v - hi as f64).abs() < 0.05 {
-                        v + 0.11
-                    } else {
-                        v
-                    }
-                })
+                .map(|v| if (v - lo as f64).abs() < 0.05 || (v - hi as f64).abs() < 0.05 { v + 0.11 } else { v })
                 .collect()
         } else {
             x
@@ -43,10 +33,7 @@ fn unary_backward_matches_finite_differences() {
             let y = ops::unary(&t64(xs, &[n]), op).unwrap().to_vec64().unwrap();
             y.iter().zip(&w).map(|(a, b)| a * b).sum()
         };
-        let g = ops::unary_bwd(&t64(&x, &[n]), &t64(&w, &[n]), op)
-            .unwrap()
-            .to_vec64()
-            .unwrap();
+        let g = ops::unary_bwd(&t64(&x, &[n]), &t64(&w, &[n]), op).unwrap().to_vec64().unwrap();
         check_grad(&format!("{op:?}"), &loss, &x, &g, 1e-6);
     }
 }
@@ -63,27 +50,15 @@ fn binary_backward_with_broadcast_matches_finite_differences() {
             let w = rng.vec64(out.numel(), -1.0, 1.0);
             let wt = t64(&w, out.shape());
             let loss_a = |xs: &[f64]| -> f64 {
-                let y = ops::binary(&t64(xs, sa), &t64(&b, sb), op)
-                    .unwrap()
-                    .to_vec64()
-                    .unwrap();
+                let y = ops::binary(&t64(xs, sa), &t64(&b, sb), op).unwrap().to_vec64().unwrap();
                 y.iter().zip(&w).map(|(p, q)| p * q).sum()
             };
             let loss_b = |xs: &[f64]| -> f64 {
-                let y = ops::binary(&t64(&a, sa), &t64(xs, sb), op)
-                    .unwrap()
-                    .to_vec64()
-                    .unwrap();
+                let y = ops::binary(&t64(&a, sa), &t64(xs, sb), op).unwrap().to_vec64().unwrap();
                 y.iter().zip(&w).map(|(p, q)| p * q).sum()
             };
-            let ga = ops::binary_bwd(&t64(&a, sa), &t64(&b, sb), &wt, op, Side::A)
-                .unwrap()
-                .to_vec64()
-                .unwrap();
-            let gb = ops::binary_bwd(&t64(&a, sa), &t64(&b, sb), &wt, op, Side::B)
-                .unwrap()
-                .to_vec64()
-                .unwrap();
+            let ga = ops::binary_bwd(&t64(&a, sa), &t64(&b, sb), &wt, op, Side::A).unwrap().to_vec64().unwrap();
+            let gb = ops::binary_bwd(&t64(&a, sa), &t64(&b, sb), &wt, op, Side::B).unwrap().to_vec64().unwrap();
             check_grad(&format!("{op:?} da {sa:?}∘{sb:?}"), &loss_a, &a, &ga, 1e-6);
             check_grad(&format!("{op:?} db {sa:?}∘{sb:?}"), &loss_b, &b, &gb, 1e-6);
         }

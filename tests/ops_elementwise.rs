@@ -10,12 +10,9 @@ use vdd::{Device, Tensor};
 fn inputs(op: Unary, n: usize, rng: &mut Rng) -> Vec<f32> {
     match op {
         Unary::Log | Unary::Sqrt => rng.vec(n, 0.05, 4.0),
-        Unary::Recip => rng
-            .vec(n, 0.2, 3.0)
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| if i % 2 == 0 { v } else { -v })
-            .collect(),
+        Unary::Recip => {
+            rng.vec(n, 0.2, 3.0).into_iter().enumerate().map(|(i, v)| if i % 2 == 0 { v } else { -v }).collect()
+        }
         Unary::Exp => rng.vec(n, -6.0, 6.0),
         _ => {
             let mut v = rng.vec(n, -5.0, 5.0);
@@ -94,30 +91,15 @@ fn check_binary(op: Binary) {
         let nb: usize = sb.iter().product();
         let a = rng.vec(na, -2.0, 2.0);
         // Keep divisors away from zero.
-        let b: Vec<f32> = rng
-            .vec(nb, 0.5, 2.0)
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| if i % 3 == 0 { -v } else { v })
-            .collect();
-        let (ag, bg) = (
-            Tensor::from_slice(&g.dev, &a, sa).unwrap(),
-            Tensor::from_slice(&g.dev, &b, sb).unwrap(),
-        );
-        let (ac, bc) = (
-            Tensor::from_slice(&Device::Cpu, &a, sa).unwrap(),
-            Tensor::from_slice(&Device::Cpu, &b, sb).unwrap(),
-        );
+        let b: Vec<f32> =
+            rng.vec(nb, 0.5, 2.0).into_iter().enumerate().map(|(i, v)| if i % 3 == 0 { -v } else { v }).collect();
+        let (ag, bg) = (Tensor::from_slice(&g.dev, &a, sa).unwrap(), Tensor::from_slice(&g.dev, &b, sb).unwrap());
+        let (ac, bc) =
+            (Tensor::from_slice(&Device::Cpu, &a, sa).unwrap(), Tensor::from_slice(&Device::Cpu, &b, sb).unwrap());
         let yg = ops::binary(&ag, &bg, op).unwrap();
         let yc = ops::binary(&ac, &bc, op).unwrap();
         assert_eq!(yg.shape(), yc.shape());
-        assert_close(
-            &format!("{op:?} {sa:?}∘{sb:?}"),
-            &yg.to_vec().unwrap(),
-            &yc.to_vec().unwrap(),
-            1e-6,
-            1e-6,
-        );
+        assert_close(&format!("{op:?} {sa:?}∘{sb:?}"), &yg.to_vec().unwrap(), &yc.to_vec().unwrap(), 1e-6, 1e-6);
         let dy = rng.vec(yc.numel(), -1.0, 1.0);
         let dyg = Tensor::from_slice(&g.dev, &dy, yc.shape()).unwrap();
         let dyc = Tensor::from_slice(&Device::Cpu, &dy, yc.shape()).unwrap();
@@ -164,10 +146,7 @@ fn fill_writes_every_element_of_a_view() {
         let want = if (33..4 * 33).contains(&i) { 2.5 } else { 0.0 };
         assert_eq!(x, want, "element {i}");
     }
-    let full = Tensor::full(&g.dev, &[127], -1.25)
-        .unwrap()
-        .to_vec()
-        .unwrap();
+    let full = Tensor::full(&g.dev, &[127], -1.25).unwrap().to_vec().unwrap();
     assert!(full.iter().all(|&x| x == -1.25));
 }
 

@@ -88,14 +88,7 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
 }
 
 /// `o_i = Σ_{j≤i} drop(softmax_j(scale·q_i·k_j))·v_j` per (batch, head); writes `lse`.
-pub fn attention<T: Real>(
-    s: &AttentionShape,
-    q: &[T],
-    k: &[T],
-    v: &[T],
-    o: &mut [T],
-    lse: &mut [T],
-) {
+pub fn attention<T: Real>(s: &AttentionShape, q: &[T], k: &[T], v: &[T], o: &mut [T], lse: &mut [T]) {
     let (t, d) = (s.tokens, s.head_dim);
     let scale = T::of(f64::from(s.scale));
     let mut scores = vec![T::zero(); t];
@@ -115,9 +108,7 @@ pub fn attention<T: Real>(
                 oi.iter_mut().for_each(|x| *x = T::zero());
                 for (j, &sc) in scores.iter().enumerate().take(i + 1) {
                     let p = (sc - ls).exp() * T::of(f64::from(s.dropout_mult(b, h, i, j)));
-                    oi.iter_mut()
-                        .zip(&v[s.at(b, j, h)..][..d])
-                        .for_each(|(x, &vv)| *x += p * vv);
+                    oi.iter_mut().zip(&v[s.at(b, j, h)..][..d]).for_each(|(x, &vv)| *x += p * vv);
                 }
             }
         }
@@ -142,10 +133,7 @@ pub fn attention_bwd<T: Real>(
 ) {
     let (t, d) = (s.tokens, s.head_dim);
     let scale = T::of(f64::from(s.scale));
-    dq.iter_mut()
-        .chain(dk.iter_mut())
-        .chain(dv.iter_mut())
-        .for_each(|x| *x = T::zero());
+    dq.iter_mut().chain(dk.iter_mut()).chain(dv.iter_mut()).for_each(|x| *x = T::zero());
     for b in 0..s.batch {
         for h in 0..s.heads {
             for i in 0..t {

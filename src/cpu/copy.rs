@@ -28,16 +28,8 @@ pub fn copy_strided<T: Real>(
         for i1 in 0..dims[1] {
             for i2 in 0..dims[2] {
                 for i3 in 0..dims[3] {
-                    let si = s.offset
-                        + i0 * s.strides[0]
-                        + i1 * s.strides[1]
-                        + i2 * s.strides[2]
-                        + i3 * s.strides[3];
-                    let di = d.offset
-                        + i0 * d.strides[0]
-                        + i1 * d.strides[1]
-                        + i2 * d.strides[2]
-                        + i3 * d.strides[3];
+                    let si = s.offset + i0 * s.strides[0] + i1 * s.strides[1] + i2 * s.strides[2] + i3 * s.strides[3];
+                    let di = d.offset + i0 * d.strides[0] + i1 * d.strides[1] + i2 * d.strides[2] + i3 * d.strides[3];
                     if accumulate {
                         dst[di] += src[si];
                     } else {
@@ -60,9 +52,6 @@ pub fn gather_rows<T: Real>(x: &[T], idx: &[u32], n: usize, y: &mut [T]) {
 pub fn gather_rows_bwd<T: Real>(dy: &[T], idx: &[u32], n: usize, dx: &mut [T]) {
     dx.iter_mut().for_each(|v| *v = T::zero());
     for (dyr, &r) in dy.chunks_exact(n).zip(idx) {
-        dx[r as usize * n..][..n]
-            .iter_mut()
-            .zip(dyr)
-            .for_each(|(a, &b)| *a += b);
+        dx[r as usize * n..][..n].iter_mut().zip(dyr).for_each(|(a, &b)| *a += b);
     }
 }

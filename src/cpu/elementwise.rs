@@ -151,8 +151,7 @@ impl Unary {
             }
             GeluTanh => {
                 let t = gelu_tanh_inner(x).tanh();
-                let inner_d = T::of((2.0 / std::f64::consts::PI).sqrt())
-                    * (one + T::of(3.0 * 0.044715) * x * x);
+                let inner_d = T::of((2.0 / std::f64::consts::PI).sqrt()) * (one + T::of(3.0 * 0.044715) * x * x);
                 half * (one + t) + half * x * (one - t * t) * inner_d
             }
             Silu => {
@@ -331,11 +330,8 @@ impl Broadcast {
     /// [`Error::Shape`] when the shapes are incompatible or need more than [`MAX_RANK`] dims.
     pub fn new(a: &[usize], b: &[usize]) -> Result<(Broadcast, Vec<usize>)> {
         let rank = a.len().max(b.len());
-        let pad = |s: &[usize]| -> Vec<usize> {
-            std::iter::repeat_n(1, rank - s.len())
-                .chain(s.iter().copied())
-                .collect()
-        };
+        let pad =
+            |s: &[usize]| -> Vec<usize> { std::iter::repeat_n(1, rank - s.len()).chain(s.iter().copied()).collect() };
         let (pa, pb) = (pad(a), pad(b));
         let mut out = Vec::with_capacity(rank);
         for (&x, &y) in pa.iter().zip(&pb) {
@@ -343,25 +339,14 @@ impl Broadcast {
                 _ if x == y => x,
                 (1, y) => y,
                 (x, 1) => x,
-                _ => {
-                    return Err(Error::shape(
-                        "broadcast",
-                        format!("shapes {a:?} and {b:?} are not broadcastable"),
-                    ))
-                }
+                _ => return Err(Error::shape("broadcast", format!("shapes {a:?} and {b:?} are not broadcastable"))),
             });
         }
         let (ca, cb) = (contiguous_strides(&pa), contiguous_strides(&pb));
         // (dim, stride_a, stride_b) with broadcast strides zeroed; size-1 dims dropped.
         let mut d: Vec<(usize, usize, usize)> = (0..rank)
             .filter(|&i| out[i] != 1)
-            .map(|i| {
-                (
-                    out[i],
-                    if pa[i] == 1 { 0 } else { ca[i] },
-                    if pb[i] == 1 { 0 } else { cb[i] },
-                )
-            })
+            .map(|i| (out[i], if pa[i] == 1 { 0 } else { ca[i] }, if pb[i] == 1 { 0 } else { cb[i] }))
             .collect();
         // Merge neighbours whose strides continue each other for both operands.
         let mut i = d.len();
@@ -377,17 +362,10 @@ impl Broadcast {
         if d.len() > MAX_RANK {
             return Err(Error::shape(
                 "broadcast",
-                format!(
-                    "shapes {a:?} and {b:?} need {} dims after collapsing (max {MAX_RANK})",
-                    d.len()
-                ),
+                format!("shapes {a:?} and {b:?} need {} dims after collapsing (max {MAX_RANK})", d.len()),
             ));
         }
-        let mut bc = Broadcast {
-            dims: [1; MAX_RANK],
-            stride_a: [0; MAX_RANK],
-            stride_b: [0; MAX_RANK],
-        };
+        let mut bc = Broadcast { dims: [1; MAX_RANK], stride_a: [0; MAX_RANK], stride_b: [0; MAX_RANK] };
         let off = MAX_RANK - d.len();
         for (j, &(n, sa, sb)) in d.iter().enumerate() {
             bc.dims[off + j] = n;
@@ -438,15 +416,7 @@ pub fn binary<T: Real>(op: Binary, bc: &Broadcast, a: &[T], b: &[T], y: &mut [T]
 
 /// Gradient of one operand: `d[side] = Σ dy · ∂(a∘b)/∂side` summed over the dims where that
 /// operand is broadcast. `d` has the operand's own (contiguous) size and is overwritten.
-pub fn binary_bwd<T: Real>(
-    op: Binary,
-    bc: &Broadcast,
-    side: Side,
-    a: &[T],
-    b: &[T],
-    dy: &[T],
-    d: &mut [T],
-) {
+pub fn binary_bwd<T: Real>(op: Binary, bc: &Broadcast, side: Side, a: &[T], b: &[T], dy: &[T], d: &mut [T]) {
     d.iter_mut().for_each(|v| *v = T::zero());
     let strides = bc.strides(side);
     for (i, &g) in dy.iter().enumerate().take(bc.len()) {

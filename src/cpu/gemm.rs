@@ -1,7 +1,11 @@
 //! Batched GEMM with transpose flags, alpha and a bias epilogue (CPU twin of `shaders/matmul/`).
+//!
+//! Products run on `matrixmultiply` (nalgebra's GEMM backend) called directly with explicit
+//! strides, so transposes cost nothing. nalgebra's own entry point is avoided on purpose: for
+//! small dimensions (≤ 5) it falls back to a loop that writes past the end of row-major
+//! strided views (`axcpy_uninit` iterates over the strided slice length; found with valgrind).
 
 use super::Real;
-use nalgebra::{Dyn, MatrixView, MatrixViewMut};
 
 /// Shape and layout of a batched matrix product
 /// `C[b] = alpha · op(A[b]) · op(B[b]) + bias`, all row-major.
@@ -77,26 +81,12 @@ impl GemmShape {
     }
 }
 
-fn view<T: Real>(
-    data: &[T],
-    rows: usize,
-    cols: usize,
-    transposed: bool,
-) -> MatrixView<'_, T, Dyn, Dyn, Dyn, Dyn> {
-    // nalgebra: rstride = step between rows, cstride = step between columns.
-    let (rs, cs) = if transposed { (1, rows) } else { (cols, 1) };
-    MatrixView::from_slice_with_strides_generic(data, Dyn(rows), Dyn(cols), Dyn(rs), Dyn(cs))
-}
-
 /// `c = alpha · op(a) · op(b) + bias` (see [`GemmShape`]); `c` is overwritten.
 ///
 /// # Panics
 /// If a slice is shorter than the shape requires.
 pub fn gemm<T: Real>(s: &GemmShape, a: &[T], b: &[T], bias: Option<&[T]>, c: &mut [T]) {
-    assert!(
-        a.len() >= s.a_len() && b.len() >= s.b_len() && c.len() >= s.c_len(),
-        "gemm: slices too short for {s:?}"
-    );
+    assert!(a.len() >= s.a_len() && b.len() >= s.b_len() && c.len() >= s.c_len(), "gemm: slices too short for {s:?}");
     if let Some(bias) = bias {
         assert!(bias.len() >= s.n, "gemm: bias shorter than n");
     }
@@ -108,16 +98,26 @@ pub fn gemm<T: Real>(s: &GemmShape, a: &[T], b: &[T], bias: Option<&[T]>, c: &mu
         } else {
             let ab = &a[bi * s.batch_stride_a..][..s.m * s.k];
             let bb = &b[bi * s.batch_stride_b..][..s.k * s.n];
-            let av = view(ab, s.m, s.k, s.trans_a);
-            let bv = view(bb, s.k, s.n, s.trans_b);
-            let mut cv = MatrixViewMut::from_slice_with_strides_generic(
-                cb,
-                Dyn(s.m),
-                Dyn(s.n),
-                Dyn(s.n),
-                Dyn(1),
-            );
-            cv.gemm(alpha, &av, &bv, T::zero());
+            // (row stride, column stride) of op(A) [m, k] and op(B) [k, n].
+            let (rsa, csa) = if s.trans_a { (1, s.m) } else { (s.k, 1) };
+            let (rsb, csb) = if s.trans_b { (1, s.k) } else { (s.n, 1) };
+            // SAFETY: the slices hold exactly the m·k, k·n and m·n elements these strides reach.
+            unsafe {
+                T::gemm_raw(
+                    s.m,
+                    s.k,
+                    s.n,
+                    alpha,
+                    ab.as_ptr(),
+                    rsa,
+                    csa,
+                    bb.as_ptr(),
+                    rsb,
+                    csb,
+                    cb.as_mut_ptr(),
+                    s.n as isize,
+                )
+            };
         }
         if let Some(bias) = bias {
             for row in cb.chunks_exact_mut(s.n.max(1)) {

@@ -48,12 +48,7 @@ pub fn layer_norm_bwd<T: Real>(
     let nf = T::of(n as f64);
     dgamma.iter_mut().for_each(|v| *v = T::zero());
     dbeta.iter_mut().for_each(|v| *v = T::zero());
-    for (r, ((dxr, xr), dyr)) in dx
-        .chunks_exact_mut(n)
-        .zip(x.chunks_exact(n))
-        .zip(dy.chunks_exact(n))
-        .enumerate()
-    {
+    for (r, ((dxr, xr), dyr)) in dx.chunks_exact_mut(n).zip(x.chunks_exact(n)).zip(dy.chunks_exact(n)).enumerate() {
         let (mu, rs) = (mean[r], rstd[r]);
         let mut sg = T::zero();
         let mut sgx = T::zero();

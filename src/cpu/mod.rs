@@ -13,13 +13,12 @@ pub mod layer_norm;
 pub mod reduce;
 pub mod rng;
 
-use nalgebra::Scalar;
 use num_traits::Float;
 
 /// A floating-point type the CPU implementations run in: `f32` or `f64`.
 pub trait Real:
     Float
-    + Scalar
+    + std::fmt::Debug
     + Default
     + Send
     + Sync
@@ -28,8 +27,6 @@ pub trait Real:
     + std::ops::SubAssign
     + std::ops::MulAssign
     + std::ops::DivAssign
-    + nalgebra::ClosedAddAssign
-    + nalgebra::ClosedMulAssign
     + 'static
 {
     /// The error function.
@@ -38,6 +35,26 @@ pub trait Real:
     fn of(x: f64) -> Self;
     /// Conversion to f64.
     fn to64(self) -> f64;
+    /// `c = alpha·A·B` for an `m×k` A and `k×n` B given by (row, column) strides, into a
+    /// row-major C with row stride `rsc` (matrixmultiply's sgemm/dgemm).
+    ///
+    /// # Safety
+    /// The pointers must reach every element the dimensions and strides address.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: usize,
+        csa: usize,
+        b: *const Self,
+        rsb: usize,
+        csb: usize,
+        c: *mut Self,
+        rsc: isize,
+    );
 }
 
 impl Real for f32 {
@@ -50,6 +67,40 @@ impl Real for f32 {
     fn to64(self) -> f64 {
         f64::from(self)
     }
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: usize,
+        csa: usize,
+        b: *const Self,
+        rsb: usize,
+        csb: usize,
+        c: *mut Self,
+        rsc: isize,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            matrixmultiply::sgemm(
+                m,
+                k,
+                n,
+                alpha,
+                a,
+                rsa as isize,
+                csa as isize,
+                b,
+                rsb as isize,
+                csb as isize,
+                0.0,
+                c,
+                rsc,
+                1,
+            )
+        }
+    }
 }
 
 impl Real for f64 {
@@ -61,5 +112,39 @@ impl Real for f64 {
     }
     fn to64(self) -> f64 {
         self
+    }
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: usize,
+        csa: usize,
+        b: *const Self,
+        rsb: usize,
+        csb: usize,
+        c: *mut Self,
+        rsc: isize,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe {
+            matrixmultiply::dgemm(
+                m,
+                k,
+                n,
+                alpha,
+                a,
+                rsa as isize,
+                csa as isize,
+                b,
+                rsb as isize,
+                csb as isize,
+                0.0,
+                c,
+                rsc,
+                1,
+            )
+        }
     }
 }

@@ -72,11 +72,7 @@ pub fn reduce<T: Real>(op: Reduce, x: &[T], n: usize, y: &mut [T]) {
 
 /// `dx[r, i] = dy[r] · ∂y[r]/∂x[r, i]`, given `x` and the forward output `y`.
 pub fn reduce_bwd<T: Real>(op: Reduce, x: &[T], y: &[T], dy: &[T], n: usize, dx: &mut [T]) {
-    for (r, (dxr, xr)) in dx
-        .chunks_exact_mut(n.max(1))
-        .zip(x.chunks_exact(n.max(1)))
-        .enumerate()
-    {
+    for (r, (dxr, xr)) in dx.chunks_exact_mut(n.max(1)).zip(x.chunks_exact(n.max(1))).enumerate() {
         let g = dy[r];
         match op {
             Reduce::Sum => dxr.iter_mut().for_each(|v| *v = g),
@@ -113,11 +109,7 @@ pub fn softmax<T: Real>(op: Softmax, x: &[T], n: usize, y: &mut [T]) {
 /// softmax `dx = y ⊙ (dy − Σ dy ⊙ y)`; log-softmax `dx = dy − eʸ Σ dy`.
 pub fn softmax_bwd<T: Real>(op: Softmax, y: &[T], dy: &[T], n: usize, dx: &mut [T]) {
     let n1 = n.max(1);
-    for ((dxr, yr), dyr) in dx
-        .chunks_exact_mut(n1)
-        .zip(y.chunks_exact(n1))
-        .zip(dy.chunks_exact(n1))
-    {
+    for ((dxr, yr), dyr) in dx.chunks_exact_mut(n1).zip(y.chunks_exact(n1)).zip(dy.chunks_exact(n1)) {
         match op {
             Softmax::Softmax => {
                 let dot: T = yr.iter().zip(dyr).map(|(&a, &b)| a * b).sum();

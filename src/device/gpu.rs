@@ -26,10 +26,7 @@ impl Default for GpuOptions {
             Ok("0") | Ok("false") => false,
             _ => cfg!(debug_assertions),
         };
-        GpuOptions {
-            required_limits: None,
-            shader_checks,
-        }
+        GpuOptions { required_limits: None, shader_checks }
     }
 }
 
@@ -44,6 +41,7 @@ pub struct Gpu {
     pipelines: Mutex<HashMap<String, Arc<Pipeline>>>,
     stream: Mutex<Stream>,
     poison: Mutex<Option<u32>>,
+    pub(crate) tuning: std::sync::OnceLock<crate::kernels::tuning::Tuning>,
     pool: Pool,
     errors: Arc<Mutex<Vec<String>>>,
     _instance: wgpu::Instance,
@@ -57,10 +55,7 @@ fn pick_adapter(instance: &wgpu::Instance, backends: wgpu::Backends) -> Result<w
         return adapters
             .into_iter()
             .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lc))
-            .ok_or(Error::AdapterNotFound {
-                wanted,
-                available: names,
-            });
+            .ok_or(Error::AdapterNotFound { wanted, available: names });
     }
     if let Ok(pref) = std::env::var("WGPU_POWER_PREF") {
         if wgpu::PowerPreference::from_env().is_none() {
@@ -71,24 +66,14 @@ fn pick_adapter(instance: &wgpu::Instance, backends: wgpu::Backends) -> Result<w
             });
         }
     }
-    let power_preference =
-        wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
-    let opts = wgpu::RequestAdapterOptions {
-        power_preference,
-        ..Default::default()
-    };
+    let power_preference = wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
+    let opts = wgpu::RequestAdapterOptions { power_preference, ..Default::default() };
     match pollster::block_on(instance.request_adapter(&opts)) {
         Ok(a) => Ok(a),
         Err(e) => {
-            let seen: Vec<String> = adapters
-                .iter()
-                .map(|a| format!("{:?}", a.get_info().name))
-                .collect();
+            let seen: Vec<String> = adapters.iter().map(|a| format!("{:?}", a.get_info().name)).collect();
             Err(Error::NoAdapter {
-                detail: format!(
-                    " (backends {backends:?}; adapters seen: [{}]; {e})",
-                    seen.join(", ")
-                ),
+                detail: format!(" (backends {backends:?}; adapters seen: [{}]; {e})", seen.join(", ")),
             })
         }
     }
@@ -129,21 +114,15 @@ impl Gpu {
                     failure.get_or_insert((name, want, allowed));
                 });
                 if let Some((name, requested, limit)) = failure {
-                    return Err(Error::LimitExceeded {
-                        what: name.to_string(),
-                        requested,
-                        limit,
-                    });
+                    return Err(Error::LimitExceeded { what: name.to_string(), requested, limit });
                 }
                 adapter_limits.clone()
             }
             None => adapter_limits.clone(),
         };
         use wgpu::Features as F;
-        let wanted = F::TIMESTAMP_QUERY
-            | F::TIMESTAMP_QUERY_INSIDE_ENCODERS
-            | F::TIMESTAMP_QUERY_INSIDE_PASSES
-            | F::SUBGROUP;
+        let wanted =
+            F::TIMESTAMP_QUERY | F::TIMESTAMP_QUERY_INSIDE_ENCODERS | F::TIMESTAMP_QUERY_INSIDE_PASSES | F::SUBGROUP;
         let features = adapter.features() & wanted;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("vdd"),
@@ -173,6 +152,7 @@ impl Gpu {
             pipelines: Mutex::default(),
             stream: Mutex::new(stream),
             poison: Mutex::new(None),
+            tuning: std::sync::OnceLock::new(),
             pool: Pool::default(),
             errors,
             _instance: instance,
@@ -201,12 +181,7 @@ impl Gpu {
 
     /// The adapter report (see [`AdapterReport`]).
     pub fn report(&self) -> AdapterReport {
-        AdapterReport::new(
-            &self.info,
-            self.features,
-            &self.limits,
-            self.queue.get_timestamp_period(),
-        )
+        AdapterReport::new(&self.info, self.features, &self.limits, self.queue.get_timestamp_period())
     }
 
     /// The raw wgpu device and queue, for tools that build their own passes.
@@ -219,16 +194,9 @@ impl Gpu {
     }
 
     fn check_size(&self, bytes: u64) -> Result<()> {
-        let limit = self
-            .limits
-            .max_storage_buffer_binding_size
-            .min(self.limits.max_buffer_size);
+        let limit = self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size);
         if bytes > limit {
-            return Err(Error::LimitExceeded {
-                what: "buffer size in bytes".into(),
-                requested: bytes,
-                limit,
-            });
+            return Err(Error::LimitExceeded { what: "buffer size in bytes".into(), requested: bytes, limit });
         }
         Ok(())
     }
@@ -244,9 +212,7 @@ impl Gpu {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("vdd tensor"),
                 size,
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_SRC
-                    | wgpu::BufferUsages::COPY_DST,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
                 mapped_at_creation: false,
             })
         });
@@ -274,9 +240,7 @@ impl Gpu {
         let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("vdd tensor"),
             size,
-            usage: wgpu::BufferUsages::STORAGE
-                | wgpu::BufferUsages::COPY_SRC
-                | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: true,
         });
         buffer
@@ -299,10 +263,7 @@ impl Gpu {
         if offset % 4 != 0 || len % 4 != 0 || offset + len > dst.size() {
             return Err(Error::invalid(
                 "gpu write",
-                format!(
-                    "{len} bytes at {offset} into a {}-byte buffer (need 4-byte alignment)",
-                    dst.size()
-                ),
+                format!("{len} bytes at {offset} into a {}-byte buffer (need 4-byte alignment)", dst.size()),
             ));
         }
         if len == 0 {
@@ -320,13 +281,7 @@ impl Gpu {
             .map_err(|e| Error::Gpu(format!("mapping a staging buffer: {e}")))?
             .copy_from_slice(data);
         staging.unmap();
-        self.stream().encoder(&self.device).copy_buffer_to_buffer(
-            &staging,
-            0,
-            dst.raw(),
-            offset,
-            len,
-        );
+        self.stream().encoder(&self.device).copy_buffer_to_buffer(&staging, 0, dst.raw(), offset, len);
         Ok(())
     }
 
@@ -334,24 +289,14 @@ impl Gpu {
     ///
     /// # Errors
     /// [`Error::InvalidArgument`] for misaligned or out-of-range copies.
-    pub fn copy(
-        &self,
-        src: &GpuBuffer,
-        src_offset: u64,
-        dst: &GpuBuffer,
-        dst_offset: u64,
-        len: u64,
-    ) -> Result<()> {
+    pub fn copy(&self, src: &GpuBuffer, src_offset: u64, dst: &GpuBuffer, dst_offset: u64, len: u64) -> Result<()> {
         if src_offset % 4 != 0
             || dst_offset % 4 != 0
             || len % 4 != 0
             || src_offset + len > src.size()
             || dst_offset + len > dst.size()
         {
-            return Err(Error::invalid(
-                "gpu copy",
-                format!("{len} bytes from {src_offset} to {dst_offset}"),
-            ));
+            return Err(Error::invalid("gpu copy", format!("{len} bytes from {src_offset} to {dst_offset}")));
         }
         if len > 0 && src.id() != dst.id() {
             self.stream().encoder(&self.device).copy_buffer_to_buffer(
@@ -371,15 +316,10 @@ impl Gpu {
     /// [`Error::InvalidArgument`] for misaligned or out-of-range ranges.
     pub fn zero(&self, dst: &GpuBuffer, offset: u64, len: u64) -> Result<()> {
         if offset % 4 != 0 || len % 4 != 0 || offset + len > dst.size() {
-            return Err(Error::invalid(
-                "gpu zero",
-                format!("{len} bytes at {offset}"),
-            ));
+            return Err(Error::invalid("gpu zero", format!("{len} bytes at {offset}")));
         }
         if len > 0 {
-            self.stream()
-                .encoder(&self.device)
-                .clear_buffer(dst.raw(), offset, Some(len));
+            self.stream().encoder(&self.device).clear_buffer(dst.raw(), offset, Some(len));
         }
         Ok(())
     }
@@ -390,10 +330,7 @@ impl Gpu {
     /// Any GPU error captured since the last check, or a failed mapping.
     pub fn read(&self, src: &GpuBuffer, offset: u64, len: u64) -> Result<Vec<u8>> {
         if offset % 4 != 0 || len % 4 != 0 || offset + len > src.size() {
-            return Err(Error::invalid(
-                "gpu read",
-                format!("{len} bytes at {offset} of a {}-byte buffer", src.size()),
-            ));
+            return Err(Error::invalid("gpu read", format!("{len} bytes at {offset} of a {}-byte buffer", src.size())));
         }
         if len == 0 {
             return Ok(Vec::new());
@@ -406,8 +343,7 @@ impl Gpu {
         });
         {
             let mut s = self.stream();
-            s.encoder(&self.device)
-                .copy_buffer_to_buffer(src.raw(), offset, &staging, 0, len);
+            s.encoder(&self.device).copy_buffer_to_buffer(src.raw(), offset, &staging, 0, len);
             s.submit(&self.queue);
         }
         let (tx, rx) = mpsc::channel();
@@ -418,11 +354,7 @@ impl Gpu {
         rx.recv()
             .map_err(|_| Error::Readback("map callback never ran".into()))?
             .map_err(|e| Error::Readback(e.to_string()))?;
-        let bytes = staging
-            .slice(..)
-            .get_mapped_range()
-            .map_err(|e| Error::Readback(e.to_string()))?
-            .to_vec();
+        let bytes = staging.slice(..).get_mapped_range().map_err(|e| Error::Readback(e.to_string()))?.to_vec();
         staging.unmap();
         Ok(bytes)
     }
@@ -431,20 +363,12 @@ impl Gpu {
     ///
     /// # Errors
     /// [`Error::Shader`] when the WGSL does not compile or the pipeline is invalid.
-    pub fn pipeline(
-        &self,
-        key: &str,
-        build: impl FnOnce() -> PipelineSpecOwned,
-    ) -> Result<Arc<Pipeline>> {
+    pub fn pipeline(&self, key: &str, build: impl FnOnce() -> PipelineSpecOwned) -> Result<Arc<Pipeline>> {
         if let Some(p) = self.pipelines.lock().expect("pipeline cache").get(key) {
             return Ok(p.clone());
         }
         let spec = build();
-        let overrides: Vec<(&str, f64)> = spec
-            .overrides
-            .iter()
-            .map(|(k, v)| (k.as_str(), *v))
-            .collect();
+        let overrides: Vec<(&str, f64)> = spec.overrides.iter().map(|(k, v)| (k.as_str(), *v)).collect();
         let p = Arc::new(pipeline::compile(
             self,
             &PipelineSpec {
@@ -456,10 +380,7 @@ impl Gpu {
                 params_size: spec.params_size,
             },
         )?);
-        self.pipelines
-            .lock()
-            .expect("pipeline cache")
-            .insert(key.to_string(), p.clone());
+        self.pipelines.lock().expect("pipeline cache").insert(key.to_string(), p.clone());
         Ok(p)
     }
 

@@ -50,10 +50,7 @@ impl Device {
             "cpu" => Ok(Device::Cpu),
             "cpu64" | "cpu-f64" => Ok(Device::CpuF64),
             "gpu" => Device::gpu(),
-            other => Err(Error::invalid(
-                "device",
-                format!("unknown device {other:?}; expected cpu, cpu64 or gpu"),
-            )),
+            other => Err(Error::invalid("device", format!("unknown device {other:?}; expected cpu, cpu64 or gpu"))),
         }
     }
 

@@ -60,9 +60,7 @@ fn layout_entries(storage: &[Access], params_size: u64) -> Vec<wgpu::BindGroupLa
             binding: i as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
             ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage {
-                    read_only: *a == Access::Read,
-                },
+                ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
                 has_dynamic_offset: false,
                 min_binding_size: None,
             },
@@ -130,16 +128,7 @@ pub(crate) fn compile(gpu: &Gpu, spec: &PipelineSpec) -> Result<Pipeline> {
         cache: None,
     });
     if let Some(err) = pollster::block_on(scope.pop()) {
-        return Err(Error::Shader {
-            kernel: spec.key.clone(),
-            message: err.to_string(),
-        });
+        return Err(Error::Shader { kernel: spec.key.clone(), message: err.to_string() });
     }
-    Ok(Pipeline {
-        raw,
-        layout,
-        n_storage: spec.storage.len(),
-        has_params: spec.params_size > 0,
-        key: spec.key.clone(),
-    })
+    Ok(Pipeline { raw, layout, n_storage: spec.storage.len(), has_params: spec.params_size > 0, key: spec.key.clone() })
 }

@@ -100,11 +100,7 @@ pub(crate) fn take(pool: &Pool, size: u64, create: impl FnOnce(u64) -> wgpu::Buf
         b
     };
     let buffer = reused.unwrap_or_else(|| create(size));
-    GpuBuffer {
-        buffer: Some(buffer),
-        size,
-        pool: Some(pool.clone()),
-    }
+    GpuBuffer { buffer: Some(buffer), size, pool: Some(pool.clone()) }
 }
 
 /// Accounts a buffer created outside the pool (an upload created mapped); it joins the free list
@@ -116,11 +112,7 @@ pub(crate) fn adopt(pool: &Pool, buffer: wgpu::Buffer, size: u64) -> GpuBuffer {
         p.stats.live_bytes += size;
         p.stats.peak_bytes = p.stats.peak_bytes.max(p.stats.live_bytes);
     }
-    GpuBuffer {
-        buffer: Some(buffer),
-        size,
-        pool: Some(pool.clone()),
-    }
+    GpuBuffer { buffer: Some(buffer), size, pool: Some(pool.clone()) }
 }
 
 pub(crate) fn stats(pool: &Pool) -> MemoryStats {

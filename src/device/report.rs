@@ -92,8 +92,7 @@ impl AdapterReport {
             subgroup_max_size: info.subgroup_max_size,
             features: FeatureReport {
                 timestamp_query: features.contains(F::TIMESTAMP_QUERY),
-                timestamp_query_inside_encoders: features
-                    .contains(F::TIMESTAMP_QUERY_INSIDE_ENCODERS),
+                timestamp_query_inside_encoders: features.contains(F::TIMESTAMP_QUERY_INSIDE_ENCODERS),
                 timestamp_query_inside_passes: features.contains(F::TIMESTAMP_QUERY_INSIDE_PASSES),
                 subgroup: features.contains(F::SUBGROUP),
                 shader_f16: features.contains(F::SHADER_F16),
@@ -120,19 +119,8 @@ impl AdapterReport {
 
     /// A stable identifier for per-adapter caches (kernel tuning results).
     pub fn cache_key(&self) -> String {
-        let raw = format!(
-            "{}-{}-{}-{}",
-            self.backend, self.name, self.driver, self.driver_info
-        );
-        raw.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
+        let raw = format!("{}-{}-{}-{}", self.backend, self.name, self.driver, self.driver_info);
+        raw.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect()
     }
 }
 
@@ -148,11 +136,7 @@ impl fmt::Display for AdapterReport {
         writeln!(f, "backend      {}", self.backend)?;
         writeln!(f, "device type  {}", self.device_type)?;
         writeln!(f, "driver       {} ({})", self.driver, self.driver_info)?;
-        writeln!(
-            f,
-            "vendor/dev   {:#06x} / {:#06x}",
-            self.vendor_id, self.device_id
-        )?;
+        writeln!(f, "vendor/dev   {:#06x} / {:#06x}", self.vendor_id, self.device_id)?;
         writeln!(
             f,
             "subgroups    {} (size {}..={})",
@@ -168,50 +152,23 @@ impl fmt::Display for AdapterReport {
             yes(self.features.timestamp_query_inside_passes),
             self.timestamp_period_ns
         )?;
-        writeln!(
-            f,
-            "shader f16   {}   f64 {}",
-            yes(self.features.shader_f16),
-            yes(self.features.shader_f64)
-        )?;
+        writeln!(f, "shader f16   {}   f64 {}", yes(self.features.shader_f16), yes(self.features.shader_f64))?;
         writeln!(f, "limits")?;
-        writeln!(
-            f,
-            "  storage binding        {}",
-            mib(l.max_storage_buffer_binding_size)
-        )?;
+        writeln!(f, "  storage binding        {}", mib(l.max_storage_buffer_binding_size))?;
         writeln!(f, "  buffer size            {}", mib(l.max_buffer_size))?;
-        writeln!(
-            f,
-            "  storage buffers/stage  {}",
-            l.max_storage_buffers_per_shader_stage
-        )?;
+        writeln!(f, "  storage buffers/stage  {}", l.max_storage_buffers_per_shader_stage)?;
         writeln!(
             f,
             "  uniform binding        {} bytes (offset alignment {})",
             l.max_uniform_buffer_binding_size, l.min_uniform_buffer_offset_alignment
         )?;
-        writeln!(
-            f,
-            "  workgroup storage      {} bytes",
-            l.max_compute_workgroup_storage_size
-        )?;
-        writeln!(
-            f,
-            "  invocations/workgroup  {}",
-            l.max_compute_invocations_per_workgroup
-        )?;
+        writeln!(f, "  workgroup storage      {} bytes", l.max_compute_workgroup_storage_size)?;
+        writeln!(f, "  invocations/workgroup  {}", l.max_compute_invocations_per_workgroup)?;
         writeln!(
             f,
             "  workgroup size         {} x {} x {}",
-            l.max_compute_workgroup_size[0],
-            l.max_compute_workgroup_size[1],
-            l.max_compute_workgroup_size[2]
+            l.max_compute_workgroup_size[0], l.max_compute_workgroup_size[1], l.max_compute_workgroup_size[2]
         )?;
-        write!(
-            f,
-            "  workgroups/dimension   {}",
-            l.max_compute_workgroups_per_dimension
-        )
+        write!(f, "  workgroups/dimension   {}", l.max_compute_workgroups_per_dimension)
     }
 }

@@ -79,9 +79,7 @@ impl Stream {
 
     fn encoder_mut(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
         self.encoder.get_or_insert_with(|| {
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                label: Some("vdd stream"),
-            })
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("vdd stream") })
         })
     }
 
@@ -96,10 +94,7 @@ impl Stream {
         if self.pass.is_none() {
             let pass = self
                 .encoder_mut(device)
-                .begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("vdd pass"),
-                    timestamp_writes: None,
-                })
+                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: Some("vdd pass"), timestamp_writes: None })
                 .forget_lifetime();
             self.pass = Some(pass);
         }
@@ -117,10 +112,7 @@ impl Stream {
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                self.chunks.push(Chunk {
-                    buffer,
-                    data: Vec::with_capacity(CHUNK_BYTES as usize),
-                });
+                self.chunks.push(Chunk { buffer, data: Vec::with_capacity(CHUNK_BYTES as usize) });
             }
             let chunk = &mut self.chunks[self.current];
             let offset = chunk.data.len() as u64;
@@ -139,16 +131,9 @@ impl Stream {
             .buffers
             .iter()
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.raw().as_entire_binding(),
-            })
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.raw().as_entire_binding() })
             .collect();
-        let uniform = if d.pipeline.has_params {
-            Some(self.push_params(device, d.params))
-        } else {
-            None
-        };
+        let uniform = if d.pipeline.has_params { Some(self.push_params(device, d.params)) } else { None };
         if let Some((buffer, offset)) = &uniform {
             entries.push(wgpu::BindGroupEntry {
                 binding: d.buffers.len() as u32,

@@ -42,13 +42,8 @@ pub const BINARY_BWD: Kernel = Kernel {
     variants: &BINARY_BWD_VARIANTS,
 };
 /// `y = value`.
-pub const FILL: Kernel = Kernel {
-    source: shader!("elementwise/fill.wgsl"),
-    includes: &[],
-    entry: "main",
-    storage: &[W],
-    variants: &[&[]],
-};
+pub const FILL: Kernel =
+    Kernel { source: shader!("elementwise/fill.wgsl"), includes: &[], entry: "main", storage: &[W], variants: &[&[]] };
 
 /// Every kernel of the family.
 pub const KERNELS: &[Kernel] = &[UNARY, UNARY_BWD, BINARY, BINARY_BWD, FILL];
@@ -117,20 +112,8 @@ pub struct Span<'a> {
 /// Kernel compilation or dispatch errors.
 pub fn unary(gpu: &Gpu, op: Unary, n: usize, x: Span, y: Span) -> Result<()> {
     let [p0, p1] = op.params();
-    let params = UnaryParams {
-        n: n as u32,
-        off: [x.off, y.off, 0],
-        p: [p0, p1, 0.0, 0.0],
-    };
-    launch(
-        gpu,
-        &UNARY,
-        &[("OP", op.code())],
-        &[],
-        &[x.buf, y.buf],
-        &params,
-        grid_for(n, WG),
-    )
+    let params = UnaryParams { n: n as u32, off: [x.off, y.off, 0], p: [p0, p1, 0.0, 0.0] };
+    launch(gpu, &UNARY, &[("OP", op.code())], &[], &[x.buf, y.buf], &params, grid_for(n, WG))
 }
 
 /// Records `dx = dy·f'(x)` over `n` elements.
@@ -139,20 +122,8 @@ pub fn unary(gpu: &Gpu, op: Unary, n: usize, x: Span, y: Span) -> Result<()> {
 /// Kernel compilation or dispatch errors.
 pub fn unary_bwd(gpu: &Gpu, op: Unary, n: usize, x: Span, dy: Span, dx: Span) -> Result<()> {
     let [p0, p1] = op.params();
-    let params = UnaryParams {
-        n: n as u32,
-        off: [x.off, dy.off, dx.off],
-        p: [p0, p1, 0.0, 0.0],
-    };
-    launch(
-        gpu,
-        &UNARY_BWD,
-        &[("OP", op.code())],
-        &[],
-        &[x.buf, dy.buf, dx.buf],
-        &params,
-        grid_for(n, WG),
-    )
+    let params = UnaryParams { n: n as u32, off: [x.off, dy.off, dx.off], p: [p0, p1, 0.0, 0.0] };
+    launch(gpu, &UNARY_BWD, &[("OP", op.code())], &[], &[x.buf, dy.buf, dx.buf], &params, grid_for(n, WG))
 }
 
 fn u4(v: [usize; 4]) -> [u32; 4] {
@@ -177,8 +148,7 @@ struct BinaryParams {
 /// Kernel compilation or dispatch errors.
 pub fn binary(gpu: &Gpu, op: Binary, bc: &Broadcast, a: Span, b: Span, y: Span) -> Result<()> {
     let n = bc.len();
-    let full =
-        bc.stride_a == bc.stride_b && bc.dims[..3].iter().all(|&d| d == 1) && bc.stride_a[3] == 1;
+    let full = bc.stride_a == bc.stride_b && bc.dims[..3].iter().all(|&d| d == 1) && bc.stride_a[3] == 1;
     let params = BinaryParams {
         dims: u4(bc.dims),
         sa: u4(bc.stride_a),
@@ -266,18 +236,5 @@ struct FillParams {
 /// # Errors
 /// Kernel compilation or dispatch errors.
 pub fn fill(gpu: &Gpu, n: usize, y: Span, value: f32) -> Result<()> {
-    launch(
-        gpu,
-        &FILL,
-        &[],
-        &[],
-        &[y.buf],
-        &FillParams {
-            n: n as u32,
-            y_off: y.off,
-            value,
-            pad: 0,
-        },
-        grid_for(n, WG),
-    )
+    launch(gpu, &FILL, &[], &[], &[y.buf], &FillParams { n: n as u32, y_off: y.off, value, pad: 0 }, grid_for(n, WG))
 }

@@ -11,6 +11,9 @@
 //! shader-validation test compiles.
 
 pub mod elementwise;
+pub mod matmul;
+pub mod reduce;
+pub mod tuning;
 
 use crate::device::{Access, Dispatch, Gpu, GpuBuffer, PipelineSpecOwned};
 use crate::error::Result;
@@ -56,14 +59,13 @@ pub struct Kernel {
 
 /// Every kernel of every family (for validation and tooling).
 pub fn all_kernels() -> Vec<Kernel> {
-    [elementwise::KERNELS].concat()
+    [elementwise::KERNELS, matmul::KERNELS, reduce::KERNELS].concat()
 }
 
 /// The full WGSL text of kernel `k` specialised with `defines`: prelude, defines, includes,
 /// then the kernel's own file.
 pub fn compose(k: &Kernel, defines: &[(&str, u32)]) -> String {
-    let mut s =
-        String::with_capacity(PRELUDE.text.len() + k.source.text.len() + 64 * defines.len());
+    let mut s = String::with_capacity(PRELUDE.text.len() + k.source.text.len() + 64 * defines.len());
     s.push_str(PRELUDE.text);
     s.push_str("\n// ---- defines ----\n");
     for (name, v) in defines {
@@ -110,12 +112,7 @@ pub fn launch<P: Pod>(
         storage: k.storage.to_vec(),
         params_size: std::mem::size_of::<P>() as u64,
     })?;
-    gpu.dispatch(Dispatch {
-        pipeline: &pipeline,
-        buffers,
-        params: bytemuck::bytes_of(params),
-        workgroups,
-    })
+    gpu.dispatch(Dispatch { pipeline: &pipeline, buffers, params: bytemuck::bytes_of(params), workgroups })
 }
 
 /// Workgroup counts covering `groups` workgroups in a 2-D grid (x ≤ 65535); kernels recover

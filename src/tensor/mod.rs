@@ -36,11 +36,7 @@ pub fn numel(shape: &[usize]) -> usize {
 
 impl Tensor {
     pub(crate) fn from_storage(storage: Storage, shape: &[usize]) -> Tensor {
-        Tensor {
-            storage: Arc::new(storage),
-            offset: 0,
-            shape: shape.to_vec(),
-        }
+        Tensor { storage: Arc::new(storage), offset: 0, shape: shape.to_vec() }
     }
 
     /// A tensor holding `data` with shape `shape`.
@@ -50,20 +46,12 @@ impl Tensor {
     /// allocation errors.
     pub fn from_slice(device: &Device, data: &[f32], shape: &[usize]) -> Result<Tensor> {
         if data.len() != numel(shape) {
-            return Err(Error::shape(
-                "from_slice",
-                format!("{} values for shape {shape:?}", data.len()),
-            ));
+            return Err(Error::shape("from_slice", format!("{} values for shape {shape:?}", data.len())));
         }
         let storage = match device {
-            Device::Gpu(g) => Storage::Gpu {
-                buffer: g.upload(bytemuck::cast_slice(data))?,
-                gpu: g.clone(),
-            },
+            Device::Gpu(g) => Storage::Gpu { buffer: g.upload(bytemuck::cast_slice(data))?, gpu: g.clone() },
             Device::Cpu => Storage::Cpu(RwLock::new(data.to_vec())),
-            Device::CpuF64 => {
-                Storage::Cpu64(RwLock::new(data.iter().map(|&v| f64::from(v)).collect()))
-            }
+            Device::CpuF64 => Storage::Cpu64(RwLock::new(data.iter().map(|&v| f64::from(v)).collect())),
         };
         Ok(Tensor::from_storage(storage, shape))
     }
@@ -75,15 +63,9 @@ impl Tensor {
     pub fn from_f64(device: &Device, data: &[f64], shape: &[usize]) -> Result<Tensor> {
         if let Device::CpuF64 = device {
             if data.len() != numel(shape) {
-                return Err(Error::shape(
-                    "from_f64",
-                    format!("{} values for shape {shape:?}", data.len()),
-                ));
+                return Err(Error::shape("from_f64", format!("{} values for shape {shape:?}", data.len())));
             }
-            return Ok(Tensor::from_storage(
-                Storage::Cpu64(RwLock::new(data.to_vec())),
-                shape,
-            ));
+            return Ok(Tensor::from_storage(Storage::Cpu64(RwLock::new(data.to_vec())), shape));
         }
         let v: Vec<f32> = data.iter().map(|&x| x as f32).collect();
         Tensor::from_slice(device, &v, shape)
@@ -113,27 +95,15 @@ impl Tensor {
                 }
                 Ok(t)
             }
-            Device::Cpu => Ok(Tensor::from_storage(
-                Storage::Cpu(RwLock::new(vec![value; n])),
-                shape,
-            )),
-            Device::CpuF64 => Ok(Tensor::from_storage(
-                Storage::Cpu64(RwLock::new(vec![f64::from(value); n])),
-                shape,
-            )),
+            Device::Cpu => Ok(Tensor::from_storage(Storage::Cpu(RwLock::new(vec![value; n])), shape)),
+            Device::CpuF64 => Ok(Tensor::from_storage(Storage::Cpu64(RwLock::new(vec![f64::from(value); n])), shape)),
         }
     }
 
     /// A GPU tensor with undefined contents (every op overwrites its output).
     pub(crate) fn uninit(gpu: &Arc<Gpu>, shape: &[usize]) -> Result<Tensor> {
         let buffer = gpu.alloc((numel(shape) * 4) as u64)?;
-        Ok(Tensor::from_storage(
-            Storage::Gpu {
-                buffer,
-                gpu: gpu.clone(),
-            },
-            shape,
-        ))
+        Ok(Tensor::from_storage(Storage::Gpu { buffer, gpu: gpu.clone() }, shape))
     }
 
     /// The device the tensor lives on.
@@ -181,16 +151,9 @@ impl Tensor {
     /// [`Error::Shape`] if the element counts differ.
     pub fn reshape(&self, shape: &[usize]) -> Result<Tensor> {
         if numel(shape) != self.numel() {
-            return Err(Error::shape(
-                "reshape",
-                format!("{:?} ({} elements) to {shape:?}", self.shape, self.numel()),
-            ));
+            return Err(Error::shape("reshape", format!("{:?} ({} elements) to {shape:?}", self.shape, self.numel())));
         }
-        Ok(Tensor {
-            storage: self.storage.clone(),
-            offset: self.offset,
-            shape: shape.to_vec(),
-        })
+        Ok(Tensor { storage: self.storage.clone(), offset: self.offset, shape: shape.to_vec() })
     }
 
     /// Rows `start..end` of the leading dimension (no copy).
@@ -198,24 +161,14 @@ impl Tensor {
     /// # Errors
     /// [`Error::Shape`] for an empty shape or an out-of-range span.
     pub fn view_range(&self, start: usize, end: usize) -> Result<Tensor> {
-        let lead = *self
-            .shape
-            .first()
-            .ok_or_else(|| Error::shape("view_range", "scalar tensor"))?;
+        let lead = *self.shape.first().ok_or_else(|| Error::shape("view_range", "scalar tensor"))?;
         if start > end || end > lead {
-            return Err(Error::shape(
-                "view_range",
-                format!("rows {start}..{end} of {:?}", self.shape),
-            ));
+            return Err(Error::shape("view_range", format!("rows {start}..{end} of {:?}", self.shape)));
         }
         let row = self.numel() / lead.max(1);
         let mut shape = self.shape.clone();
         shape[0] = end - start;
-        Ok(Tensor {
-            storage: self.storage.clone(),
-            offset: self.offset + start * row,
-            shape,
-        })
+        Ok(Tensor { storage: self.storage.clone(), offset: self.offset + start * row, shape })
     }
 
     /// A flat view of `len` elements starting at element `start` of this tensor (no copy).
@@ -224,16 +177,9 @@ impl Tensor {
     /// [`Error::Shape`] if the span exceeds the tensor.
     pub fn view_flat(&self, start: usize, shape: &[usize]) -> Result<Tensor> {
         if start + numel(shape) > self.numel() {
-            return Err(Error::shape(
-                "view_flat",
-                format!("{shape:?} at {start} of {:?}", self.shape),
-            ));
+            return Err(Error::shape("view_flat", format!("{shape:?} at {start} of {:?}", self.shape)));
         }
-        Ok(Tensor {
-            storage: self.storage.clone(),
-            offset: self.offset + start,
-            shape: shape.to_vec(),
-        })
+        Ok(Tensor { storage: self.storage.clone(), offset: self.offset + start, shape: shape.to_vec() })
     }
 
     /// Copies the data to host memory as f32 (submitting and waiting on the GPU).
@@ -248,10 +194,7 @@ impl Tensor {
                 Ok(bytemuck::pod_collect_to_vec(&bytes))
             }
             Storage::Cpu(v) => Ok(read(v)[self.offset..self.offset + n].to_vec()),
-            Storage::Cpu64(v) => Ok(read(v)[self.offset..self.offset + n]
-                .iter()
-                .map(|&x| x as f32)
-                .collect()),
+            Storage::Cpu64(v) => Ok(read(v)[self.offset..self.offset + n].iter().map(|&x| x as f32).collect()),
         }
     }
 
@@ -272,10 +215,7 @@ impl Tensor {
     /// [`Error::Shape`] if the tensor has more than one element; read-back errors.
     pub fn item(&self) -> Result<f64> {
         if self.numel() != 1 {
-            return Err(Error::shape(
-                "item",
-                format!("tensor of shape {:?}", self.shape),
-            ));
+            return Err(Error::shape("item", format!("tensor of shape {:?}", self.shape)));
         }
         Ok(self.to_vec64()?[0])
     }
@@ -299,15 +239,10 @@ impl Tensor {
     /// [`Error::Shape`] on a length mismatch; GPU errors.
     pub fn write(&self, data: &[f32]) -> Result<()> {
         if data.len() != self.numel() {
-            return Err(Error::shape(
-                "write",
-                format!("{} values into {:?}", data.len(), self.shape),
-            ));
+            return Err(Error::shape("write", format!("{} values into {:?}", data.len(), self.shape)));
         }
         match &*self.storage {
-            Storage::Gpu { buffer, gpu } => {
-                gpu.write(buffer, (self.offset * 4) as u64, bytemuck::cast_slice(data))
-            }
+            Storage::Gpu { buffer, gpu } => gpu.write(buffer, (self.offset * 4) as u64, bytemuck::cast_slice(data)),
             Storage::Cpu(v) => {
                 write(v)[self.offset..self.offset + data.len()].copy_from_slice(data);
                 Ok(())
@@ -333,13 +268,7 @@ fn write<T>(l: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
 
 impl std::fmt::Debug for Tensor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Tensor({:?} on {}, offset {})",
-            self.shape,
-            self.device().kind(),
-            self.offset
-        )
+        write!(f, "Tensor({:?} on {}, offset {})", self.shape, self.device().kind(), self.offset)
     }
 }
 
@@ -348,10 +277,7 @@ pub(crate) fn same_device(op: &'static str, ts: &[&Tensor]) -> Result<Device> {
     let d = ts[0].device();
     for t in &ts[1..] {
         if !t.device().same(&d) {
-            return Err(Error::DeviceMismatch {
-                op,
-                msg: format!("{} and {}", d.describe(), t.device().describe()),
-            });
+            return Err(Error::DeviceMismatch { op, msg: format!("{} and {}", d.describe(), t.device().describe()) });
         }
     }
     Ok(d)
@@ -406,21 +332,13 @@ macro_rules! impl_elem {
         impl Elem for $t {
             fn view(t: &Tensor) -> CpuView<'_, Self> {
                 match &*t.storage {
-                    Storage::$variant(v) => CpuView {
-                        guard: read(v),
-                        start: t.offset,
-                        len: t.numel(),
-                    },
+                    Storage::$variant(v) => CpuView { guard: read(v), start: t.offset, len: t.numel() },
                     _ => unreachable!("tensor precision does not match the op's device"),
                 }
             }
             fn view_mut(t: &Tensor) -> CpuViewMut<'_, Self> {
                 match &*t.storage {
-                    Storage::$variant(v) => CpuViewMut {
-                        guard: write(v),
-                        start: t.offset,
-                        len: t.numel(),
-                    },
+                    Storage::$variant(v) => CpuViewMut { guard: write(v), start: t.offset, len: t.numel() },
                     _ => unreachable!("tensor precision does not match the op's device"),
                 }
             }

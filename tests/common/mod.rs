@@ -75,22 +75,12 @@ pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f64, rtol: f64)
 
 /// f64 version of [`assert_close`].
 pub fn assert_close64(what: &str, got: &[f64], want: &[f64], atol: f64, rtol: f64) {
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "{what}: length {} vs {}",
-        got.len(),
-        want.len()
-    );
+    assert_eq!(got.len(), want.len(), "{what}: length {} vs {}", got.len(), want.len());
     let (mut max_abs, mut max_rel, mut worst, mut worst_excess, mut bad) =
         (0f64, 0f64, 0usize, f64::NEG_INFINITY, 0usize);
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         let err = (g - w).abs();
-        let excess = if err.is_nan() {
-            f64::INFINITY
-        } else {
-            err - (atol + rtol * w.abs())
-        };
+        let excess = if err.is_nan() { f64::INFINITY } else { err - (atol + rtol * w.abs()) };
         if excess > 0.0 {
             bad += 1;
         }
@@ -131,13 +121,7 @@ pub fn numeric_grad(f: &dyn Fn(&[f64]) -> f64, x: &[f64], eps: f64) -> Vec<f64> 
 /// Checks an analytic gradient against central differences (f64).
 pub fn check_grad(what: &str, f: &dyn Fn(&[f64]) -> f64, x: &[f64], analytic: &[f64], tol: f64) {
     let num = numeric_grad(f, x, 1e-6);
-    assert_close64(
-        &format!("{what} (analytic vs finite differences)"),
-        analytic,
-        &num,
-        tol,
-        tol,
-    );
+    assert_close64(&format!("{what} (analytic vs finite differences)"), analytic, &num, tol, tol);
 }
 
 /// Shapes that are not multiples of tile or vector widths, plus a few that are.

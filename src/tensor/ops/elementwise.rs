@@ -42,10 +42,7 @@ fn unary_bwd_cpu<T: Elem>(op: Unary, x: &Tensor, dy: &Tensor) -> Result<Tensor> 
 /// [`Error::Shape`] if `x` and `dy` differ in shape; device mismatch; GPU errors.
 pub fn unary_bwd(x: &Tensor, dy: &Tensor, op: Unary) -> Result<Tensor> {
     if x.shape() != dy.shape() {
-        return Err(Error::shape(
-            "unary_bwd",
-            format!("x {:?} vs dy {:?}", x.shape(), dy.shape()),
-        ));
+        return Err(Error::shape("unary_bwd", format!("x {:?} vs dy {:?}", x.shape(), dy.shape())));
     }
     match same_device("unary_bwd", &[x, dy])? {
         Device::Gpu(g) => {
@@ -57,13 +54,7 @@ pub fn unary_bwd(x: &Tensor, dy: &Tensor, op: Unary) -> Result<Tensor> {
     }
 }
 
-fn binary_cpu<T: Elem>(
-    op: Binary,
-    bc: &Broadcast,
-    a: &Tensor,
-    b: &Tensor,
-    shape: &[usize],
-) -> Result<Tensor> {
+fn binary_cpu<T: Elem>(op: Binary, bc: &Broadcast, a: &Tensor, b: &Tensor, shape: &[usize]) -> Result<Tensor> {
     let (av, bv) = (T::view(a), T::view(b));
     let mut y = vec![T::zero(); bc.len()];
     cpu::binary(op, bc, &av, &bv, &mut y);
@@ -109,26 +100,13 @@ fn binary_bwd_cpu<T: Elem>(
 pub fn binary_bwd(a: &Tensor, b: &Tensor, dy: &Tensor, op: Binary, side: Side) -> Result<Tensor> {
     let (bc, shape) = Broadcast::new(a.shape(), b.shape())?;
     if dy.shape() != shape.as_slice() {
-        return Err(Error::shape(
-            "binary_bwd",
-            format!("dy {:?} vs output {shape:?}", dy.shape()),
-        ));
+        return Err(Error::shape("binary_bwd", format!("dy {:?} vs output {shape:?}", dy.shape())));
     }
     let operand = if side == Side::A { a } else { b };
     match same_device("binary_bwd", &[a, b, dy])? {
         Device::Gpu(g) => {
             let d = Tensor::uninit(&g, operand.shape())?;
-            k::binary_bwd(
-                &g,
-                op,
-                &bc,
-                side,
-                operand.numel(),
-                span(a),
-                span(b),
-                span(dy),
-                span(&d),
-            )?;
+            k::binary_bwd(&g, op, &bc, side, operand.numel(), span(a), span(b), span(dy), span(&d))?;
             Ok(d)
         }
         d => by_precision!(d, binary_bwd_cpu(op, &bc, side, a, b, dy)),
@@ -147,9 +125,7 @@ pub fn fill(t: &Tensor, value: f32) -> Result<()> {
             Ok(())
         }
         Device::CpuF64 => {
-            f64::view_mut(t)
-                .iter_mut()
-                .for_each(|v| *v = f64::from(value));
+            f64::view_mut(t).iter_mut().for_each(|v| *v = f64::from(value));
             Ok(())
         }
     }

@@ -2,16 +2,17 @@
 //! the CPU twin. Backward ops (`*_bwd`) are ops too: the autodiff tape composes them.
 
 mod elementwise;
+mod matmul;
+mod reduce;
 
 pub use elementwise::*;
+pub use matmul::*;
+pub use reduce::*;
 
 use super::Tensor;
 use crate::kernels::elementwise::Span;
 
 /// The (buffer, element offset) a GPU launcher reads or writes.
 pub(crate) fn span(t: &Tensor) -> Span<'_> {
-    Span {
-        buf: t.buffer(),
-        off: t.off(),
-    }
+    Span { buf: t.buffer(), off: t.off() }
 }

@@ -1,0 +1,30 @@
+// matmul/gemm_common.wgsl — parameters and operand access shared by the GEMM kernels
+// (a library included by gemm_tile.wgsl, gemm_shared.wgsl and gemm_sg8.wgsl). Bindings 0 and 1
+// (A and B) are declared by the kernels: scalar in gemm_scalar.wgsl, vec4 in gemm_sg8.wgsl.
+//
+// C[z] = alpha · op(A[b]) · op(B[b]) (+ bias) where z = split · batch + b indexes the output
+// block: with split-K (splits > 1) every split writes its partial product over
+// k ∈ [split·k_split, (split+1)·k_split) to its own block and a reduction sums the splits.
+// A[b] is [m, k] (TRANS_A = 0) or [k, m] (TRANS_A = 1) at a_off + b·sa; B[b] is [k, n] or [n, k]
+// at b_off + b·sb (batch stride 0 broadcasts); C blocks are [m, n] at c_off + z·m·n; bias [n].
+
+struct Params {
+    m: u32, n: u32, k: u32, batch: u32,
+    a_off: u32, b_off: u32, c_off: u32, bias_off: u32,
+    sa: u32, sb: u32, k_split: u32, splits: u32,
+    alpha: f32, _p0: u32, _p1: u32, _p2: u32,
+}
+
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+// Writes one finished output element of block z: alpha · v, plus the bias in the blocks of the
+// first k-split only (so the split reduction adds it once).
+fn store_c(z: u32, r: u32, col: u32, v: f32) {
+    var out = p.alpha * v;
+    if (HAS_BIAS == 1u && z < p.batch) {
+        out += bias[p.bias_off + col];
+    }
+    c[p.c_off + z * p.m * p.n + r * p.n + col] = out;
+}

@@ -1,0 +1,342 @@
+//! Launchers of `shaders/matmul/`: three GEMM kernels, the shape-adaptive plan that picks one
+//! (from the adapter's tuned preference, see [`super::tuning`]), and split-K.
+
+use super::elementwise::Span;
+use super::{launch, reduce, shader, tuning, Kernel, Source, R, W};
+use crate::cpu::gemm::GemmShape;
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use bytemuck::{Pod, Zeroable};
+use serde::{Deserialize, Serialize};
+
+const COMMON: Source = shader!("matmul/gemm_common.wgsl");
+const SCALAR: Source = shader!("matmul/gemm_scalar.wgsl");
+const STORAGE: &[crate::device::Access] = &[R, R, R, W];
+
+/// Register-tiled GEMM without shared memory (any shape).
+pub const GEMM_TILE: Kernel = Kernel {
+    source: shader!("matmul/gemm_tile.wgsl"),
+    includes: &[COMMON, SCALAR],
+    entry: "main",
+    storage: STORAGE,
+    variants: &TILE_VARIANTS,
+};
+/// Shared-memory tiled GEMM (GPUs with cheap barriers).
+pub const GEMM_SHARED: Kernel = Kernel {
+    source: shader!("matmul/gemm_shared.wgsl"),
+    includes: &[COMMON, SCALAR],
+    entry: "main",
+    storage: STORAGE,
+    variants: &SHARED_VARIANTS,
+};
+/// Subgroup-cooperative vec4 GEMM (CPU-like adapters with 8-wide subgroups).
+pub const GEMM_SG8: Kernel = Kernel {
+    source: shader!("matmul/gemm_sg8.wgsl"),
+    includes: &[COMMON],
+    entry: "main",
+    storage: STORAGE,
+    variants: &SG8_VARIANTS,
+};
+
+/// Every kernel of the family.
+pub const KERNELS: &[Kernel] = &[GEMM_TILE, GEMM_SHARED, GEMM_SG8];
+
+macro_rules! variants {
+    ($($x:expr),* $(,)?) => { [$(&$x),*] };
+}
+const TILE_VARIANTS: [&[(&str, u32)]; 4] = variants![
+    [("TM", 4), ("TN", 4), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1)],
+    [("TM", 4), ("TN", 4), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 0)],
+    [("TM", 8), ("TN", 8), ("TRANS_A", 0), ("TRANS_B", 1), ("HAS_BIAS", 0)],
+    [("TM", 1), ("TN", 1), ("TRANS_A", 1), ("TRANS_B", 0), ("HAS_BIAS", 1)],
+];
+const SHARED_VARIANTS: [&[(&str, u32)]; 2] = variants![
+    [("TM", 4), ("TN", 4), ("WGX", 16), ("WGY", 16), ("BK", 16), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1)],
+    [("TM", 2), ("TN", 4), ("WGX", 8), ("WGY", 8), ("BK", 8), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 0)],
+];
+const SG8_VARIANTS: [&[(&str, u32)]; 4] = variants![
+    [("TM", 32), ("TN4", 2), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1)],
+    [("TM", 32), ("TN4", 2), ("TRANS_A", 1), ("TRANS_B", 0), ("HAS_BIAS", 0)],
+    [("TM", 16), ("TN4", 1), ("TRANS_A", 0), ("TRANS_B", 1), ("HAS_BIAS", 0)],
+    [("TM", 8), ("TN4", 1), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 1)],
+];
+
+/// A GEMM kernel with its tile parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kernel", rename_all = "snake_case")]
+pub enum GemmConfig {
+    /// `gemm_tile.wgsl`: TM×TN outputs per invocation, WGX×WGY invocations.
+    Tile {
+        /// Rows per invocation.
+        tm: u32,
+        /// Columns per invocation.
+        tn: u32,
+        /// Workgroup width (columns of invocations).
+        wgx: u32,
+        /// Workgroup height.
+        wgy: u32,
+    },
+    /// `gemm_shared.wgsl`: as Tile, staging BK-deep slices in workgroup memory.
+    Shared {
+        /// Rows per invocation.
+        tm: u32,
+        /// Columns per invocation.
+        tn: u32,
+        /// Workgroup width.
+        wgx: u32,
+        /// Workgroup height.
+        wgy: u32,
+        /// k-depth of a staged slice.
+        bk: u32,
+    },
+    /// `gemm_sg8.wgsl`: TM rows × 4·TN4 columns per invocation, groups of 8 share rows.
+    Sg8 {
+        /// Rows per 8-invocation group (multiple of 8).
+        tm: u32,
+        /// vec4 column groups per invocation.
+        tn4: u32,
+        /// Invocations per workgroup (multiple of 8).
+        wg: u32,
+    },
+}
+
+impl std::fmt::Display for GemmConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            GemmConfig::Tile { tm, tn, wgx, wgy } => write!(f, "tile tm{tm} tn{tn} wg{wgx}x{wgy}"),
+            GemmConfig::Shared { tm, tn, wgx, wgy, bk } => write!(f, "shared tm{tm} tn{tn} wg{wgx}x{wgy} bk{bk}"),
+            GemmConfig::Sg8 { tm, tn4, wg } => write!(f, "sg8 tm{tm} tn{} wg{wg}", tn4 * 4),
+        }
+    }
+}
+
+/// Where the operands start, for the alignment checks of vectorised kernels.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Offsets {
+    /// Element offset of A.
+    pub a: u32,
+    /// Element offset of B.
+    pub b: u32,
+}
+
+impl GemmConfig {
+    /// Rows and columns of C covered by one workgroup.
+    pub fn block(&self) -> (u32, u32) {
+        match *self {
+            GemmConfig::Tile { tm, tn, wgx, wgy } | GemmConfig::Shared { tm, tn, wgx, wgy, .. } => (wgy * tm, wgx * tn),
+            GemmConfig::Sg8 { tm, tn4, wg } => ((wg / 8) * tm, 32 * tn4),
+        }
+    }
+
+    /// Whether this kernel can run the product on this adapter (shape, alignment, features,
+    /// workgroup limits).
+    pub fn supports(&self, gpu: &Gpu, s: &GemmShape, off: Offsets) -> bool {
+        let lim = gpu.limits();
+        let fits = |x: u32, y: u32| {
+            x * y <= lim.max_compute_invocations_per_workgroup
+                && x <= lim.max_compute_workgroup_size_x
+                && y <= lim.max_compute_workgroup_size_y
+        };
+        match *self {
+            GemmConfig::Tile { tm, tn, wgx, wgy } => tm > 0 && tn > 0 && fits(wgx, wgy),
+            GemmConfig::Shared { tm, tn, wgx, wgy, bk } => {
+                tm > 0
+                    && tn > 0
+                    && bk > 0
+                    && fits(wgx, wgy)
+                    && 4 * bk * (wgy * tm + wgx * tn) <= lim.max_compute_workgroup_storage_size
+            }
+            GemmConfig::Sg8 { tm, tn4, wg } => {
+                let info = gpu.info();
+                let sg_ok = gpu.features().contains(wgpu::Features::SUBGROUP)
+                    && info.subgroup_min_size >= 8
+                    && info.subgroup_min_size % 8 == 0;
+                let aligned = |o: u32, st: usize| o % 4 == 0 && st % 4 == 0;
+                sg_ok
+                    && tm % 8 == 0
+                    && tm > 0
+                    && tn4 > 0
+                    && wg % 8 == 0
+                    && fits(wg, 1)
+                    && s.k % 4 == 0
+                    && s.n % 4 == 0
+                    && (!s.trans_a || s.m % 4 == 0)
+                    && aligned(off.a, s.batch_stride_a)
+                    && aligned(off.b, s.batch_stride_b)
+            }
+        }
+    }
+
+    fn kernel_and_defines(
+        &self,
+        s: &GemmShape,
+        bias: bool,
+    ) -> (&'static Kernel, Vec<(&'static str, u32)>, Vec<(&'static str, f64)>) {
+        let flags =
+            [("TRANS_A", u32::from(s.trans_a)), ("TRANS_B", u32::from(s.trans_b)), ("HAS_BIAS", u32::from(bias))];
+        match *self {
+            GemmConfig::Tile { tm, tn, wgx, wgy } => {
+                let mut d = vec![("TM", tm), ("TN", tn)];
+                d.extend(flags);
+                (&GEMM_TILE, d, vec![("WGX", f64::from(wgx)), ("WGY", f64::from(wgy))])
+            }
+            GemmConfig::Shared { tm, tn, wgx, wgy, bk } => {
+                let mut d = vec![("TM", tm), ("TN", tn), ("WGX", wgx), ("WGY", wgy), ("BK", bk)];
+                d.extend(flags);
+                (&GEMM_SHARED, d, vec![])
+            }
+            GemmConfig::Sg8 { tm, tn4, wg } => {
+                let mut d = vec![("TM", tm), ("TN4", tn4)];
+                d.extend(flags);
+                (&GEMM_SG8, d, vec![("WG", f64::from(wg))])
+            }
+        }
+    }
+
+    fn k_granule(&self) -> usize {
+        match self {
+            GemmConfig::Sg8 { .. } => 4,
+            _ => 1,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GemmParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    batch: u32,
+    a_off: u32,
+    b_off: u32,
+    c_off: u32,
+    bias_off: u32,
+    sa: u32,
+    sb: u32,
+    k_split: u32,
+    splits: u32,
+    alpha: f32,
+    pad: [u32; 3],
+}
+
+/// Records `c = alpha·op(a)·op(b) (+ bias)` with an explicit kernel configuration and number
+/// of k-splits (`splits > 1` writes partial products to scratch and sums them).
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if the configuration does not support the product; kernel
+/// compilation or dispatch errors.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_with(
+    gpu: &Gpu,
+    cfg: GemmConfig,
+    splits: usize,
+    s: &GemmShape,
+    a: Span,
+    b: Span,
+    bias: Option<Span>,
+    c: Span,
+) -> Result<()> {
+    if s.batch == 0 || s.m == 0 || s.n == 0 {
+        return Ok(());
+    }
+    if !cfg.supports(gpu, s, Offsets { a: a.off, b: b.off }) {
+        return Err(Error::invalid("gemm", format!("{cfg} cannot run {s:?} at offsets a={} b={}", a.off, b.off)));
+    }
+    let splits = splits.clamp(1, s.k.max(1));
+    let g = cfg.k_granule();
+    let k_split = if splits == 1 { s.k.max(1) } else { s.k.div_ceil(splits).div_ceil(g) * g };
+    let splits = if s.k == 0 { 1 } else { s.k.div_ceil(k_split) };
+    let (kernel, defines, overrides) = cfg.kernel_and_defines(s, bias.is_some());
+    let (bm, bn) = cfg.block();
+    let groups = [s.n.div_ceil(bn as usize) as u32, s.m.div_ceil(bm as usize) as u32, (s.batch * splits) as u32];
+    let scratch = if splits > 1 { Some(gpu.alloc((splits * s.c_len() * 4) as u64)?) } else { None };
+    let out = scratch.as_ref().map_or(c, |buf| Span { buf, off: 0 });
+    let params = GemmParams {
+        m: s.m as u32,
+        n: s.n as u32,
+        k: s.k as u32,
+        batch: s.batch as u32,
+        a_off: a.off,
+        b_off: b.off,
+        c_off: out.off,
+        bias_off: bias.map_or(0, |x| x.off),
+        sa: s.batch_stride_a as u32,
+        sb: s.batch_stride_b as u32,
+        k_split: k_split as u32,
+        splits: splits as u32,
+        alpha: s.alpha,
+        pad: [0; 3],
+    };
+    let bias_buf = bias.map_or(a.buf, |x| x.buf);
+    launch(gpu, kernel, &defines, &overrides, &[a.buf, b.buf, bias_buf, out.buf], &params, groups)?;
+    if splits > 1 {
+        reduce::sum_leading(gpu, splits, s.c_len(), out, c)?;
+    }
+    Ok(())
+}
+
+/// Relative throughput of sg8 tile shapes on llvmpipe (measured at 1024³ with tools/ksweep),
+/// used to trade tile efficiency against padding and parallelism on small shapes.
+fn sg8_efficiency(tm: u32, tn4: u32) -> f64 {
+    match (tm, tn4) {
+        (32, 2) => 1.0,
+        (16, 2) => 0.9,
+        (32, 1) => 0.84,
+        (16, 1) => 0.7,
+        (8, 2) => 0.6,
+        _ => 0.45,
+    }
+}
+
+/// Number of workgroups the adapter runs at once, for the planner's wave model: the CPU
+/// threads on CPU adapters, a generous constant on GPUs.
+fn parallel_slots(gpu: &Gpu) -> usize {
+    if gpu.info().device_type == wgpu::DeviceType::Cpu {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        64
+    }
+}
+
+/// Chooses the kernel configuration and k-splits for one product: the adapter's preferred
+/// configuration, shrunk for small shapes (by a wave model: workgroups per parallel slot ×
+/// padded tile work ÷ tile efficiency), falling back to the general tile kernel when the
+/// preferred kernel cannot run the shape.
+pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
+    let pref = tuning::get(gpu).gemm;
+    let slots = parallel_slots(gpu);
+    let cfg = match pref {
+        GemmConfig::Sg8 { tm, tn4, wg } if pref.supports(gpu, s, off) => {
+            let mut best = (f64::INFINITY, pref);
+            for t in [8, 16, 32].into_iter().filter(|&t| t <= tm.max(8)) {
+                for n4 in [1, 2].into_iter().filter(|&x| x <= tn4.max(1)) {
+                    let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg };
+                    let (bm, bn) = cand.block();
+                    let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize);
+                    let cost = wgs.div_ceil(slots) as f64 * f64::from(bm * bn) / sg8_efficiency(t, n4);
+                    if cost < best.0 {
+                        best = (cost, cand);
+                    }
+                }
+            }
+            best.1
+        }
+        GemmConfig::Sg8 { .. } => GemmConfig::Tile { tm: 4, tn: 4, wgx: 8, wgy: 8 },
+        other if other.supports(gpu, s, off) => other,
+        _ => GemmConfig::Tile { tm: 4, tn: 4, wgx: 8, wgy: 8 },
+    };
+    let (bm, bn) = cfg.block();
+    let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize);
+    let splits = if wgs < slots && s.k >= 512 { (slots.div_ceil(wgs)).min(s.k / 256).max(1) } else { 1 };
+    (cfg, splits)
+}
+
+/// Records `c = alpha·op(a)·op(b) (+ bias)` with the planned kernel.
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn gemm(gpu: &Gpu, s: &GemmShape, a: Span, b: Span, bias: Option<Span>, c: Span) -> Result<()> {
+    let (cfg, splits) = plan(gpu, s, Offsets { a: a.off, b: b.off });
+    gemm_with(gpu, cfg, splits, s, a, b, bias, c)
+}

@@ -1,0 +1,151 @@
+//! Launchers of `shaders/reduce/`: row reductions, softmaxes, and column sums.
+
+use super::elementwise::Span;
+use super::{grid_for, launch, shader, Kernel, R, W};
+use crate::cpu::reduce::{Reduce, Softmax};
+use crate::device::{Gpu, GpuBuffer};
+use crate::error::Result;
+use bytemuck::{Pod, Zeroable};
+
+const WG: u32 = 64;
+
+const OPS4: [&[(&str, u32)]; 4] = [&[("OP", 0)], &[("OP", 1)], &[("OP", 2)], &[("OP", 3)]];
+const OPS2: [&[(&str, u32)]; 2] = [&[("OP", 0)], &[("OP", 1)]];
+
+/// `y[r] = reduce(x[r, :])`.
+pub const REDUCE_ROWS: Kernel = Kernel {
+    source: shader!("reduce/reduce_rows.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, W],
+    variants: &OPS4,
+};
+/// Gradient of [`REDUCE_ROWS`].
+pub const REDUCE_ROWS_BWD: Kernel = Kernel {
+    source: shader!("reduce/reduce_rows_bwd.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, R, W],
+    variants: &OPS4,
+};
+/// Row softmax / log-softmax.
+pub const SOFTMAX: Kernel =
+    Kernel { source: shader!("reduce/softmax.wgsl"), includes: &[], entry: "main", storage: &[R, W], variants: &OPS2 };
+/// Gradient of [`SOFTMAX`].
+pub const SOFTMAX_BWD: Kernel = Kernel {
+    source: shader!("reduce/softmax_bwd.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, W],
+    variants: &OPS2,
+};
+/// One pass of a chunked column sum.
+pub const SUM_LEADING: Kernel = Kernel {
+    source: shader!("reduce/sum_leading.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, W],
+    variants: &[&[]],
+};
+
+/// Every kernel of the family.
+pub const KERNELS: &[Kernel] = &[REDUCE_ROWS, REDUCE_ROWS_BWD, SOFTMAX, SOFTMAX_BWD, SUM_LEADING];
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Rows4 {
+    rows: u32,
+    n: u32,
+    off: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Rows8 {
+    rows: u32,
+    n: u32,
+    off: [u32; 6],
+}
+
+/// Records `y[r] = op(x[r, 0..n])` for `rows` rows.
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn reduce_rows(gpu: &Gpu, op: Reduce, rows: usize, n: usize, x: Span, y: Span) -> Result<()> {
+    let p = Rows4 { rows: rows as u32, n: n as u32, off: [x.off, y.off] };
+    launch(gpu, &REDUCE_ROWS, &[("OP", op.code())], &[], &[x.buf, y.buf], &p, grid_for(rows, WG))
+}
+
+/// Records the gradient of [`reduce_rows`].
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+#[allow(clippy::too_many_arguments)]
+pub fn reduce_rows_bwd(
+    gpu: &Gpu,
+    op: Reduce,
+    rows: usize,
+    n: usize,
+    x: Span,
+    y: Span,
+    dy: Span,
+    dx: Span,
+) -> Result<()> {
+    let p = Rows8 { rows: rows as u32, n: n as u32, off: [x.off, y.off, dy.off, dx.off, 0, 0] };
+    launch(gpu, &REDUCE_ROWS_BWD, &[("OP", op.code())], &[], &[x.buf, y.buf, dy.buf, dx.buf], &p, grid_for(rows, WG))
+}
+
+/// Records a row softmax or log-softmax.
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn softmax(gpu: &Gpu, op: Softmax, rows: usize, n: usize, x: Span, y: Span) -> Result<()> {
+    let p = Rows4 { rows: rows as u32, n: n as u32, off: [x.off, y.off] };
+    launch(gpu, &SOFTMAX, &[("OP", op.code())], &[], &[x.buf, y.buf], &p, grid_for(rows, WG))
+}
+
+/// Records the gradient of [`softmax`] from its output.
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn softmax_bwd(gpu: &Gpu, op: Softmax, rows: usize, n: usize, y: Span, dy: Span, dx: Span) -> Result<()> {
+    let p = Rows8 { rows: rows as u32, n: n as u32, off: [y.off, dy.off, dx.off, 0, 0, 0] };
+    launch(gpu, &SOFTMAX_BWD, &[("OP", op.code())], &[], &[y.buf, dy.buf, dx.buf], &p, grid_for(rows, WG))
+}
+
+/// Rows per chunk of one column-sum pass.
+const CHUNK: usize = 64;
+
+/// Records `y[j] = Σ_r x[r, j]` for `x: [rows, n]` as a tree of chunked passes
+/// (deterministic). Intermediate passes use scratch buffers from the pool.
+///
+/// # Errors
+/// Allocation, kernel compilation or dispatch errors.
+pub fn sum_leading(gpu: &Gpu, rows: usize, n: usize, x: Span, y: Span) -> Result<()> {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct P {
+        rows: u32,
+        n: u32,
+        chunk: u32,
+        x_off: u32,
+        y_off: u32,
+        pad: [u32; 3],
+    }
+    let mut scratch: Vec<GpuBuffer> = Vec::new();
+    let mut rows = rows;
+    loop {
+        let chunks = rows.div_ceil(CHUNK).max(1);
+        let chunk = if chunks == 1 { rows.max(1) } else { CHUNK };
+        let fresh = if chunks == 1 { None } else { Some(gpu.alloc((chunks * n * 4) as u64)?) };
+        let src = scratch.last().map_or(x, |b| Span { buf: b, off: 0 });
+        let dst = fresh.as_ref().map_or(y, |b| Span { buf: b, off: 0 });
+        let p = P { rows: rows as u32, n: n as u32, chunk: chunk as u32, x_off: src.off, y_off: dst.off, pad: [0; 3] };
+        launch(gpu, &SUM_LEADING, &[], &[], &[src.buf, dst.buf], &p, grid_for(chunks * n, WG))?;
+        match fresh {
+            None => return Ok(()),
+            Some(b) => scratch.push(b),
+        }
+        rows = chunks;
+    }
+}

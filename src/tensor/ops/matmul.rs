@@ -1,0 +1,247 @@
+//! Matrix products: batched `matmul` with transpose flags, `linear` (x·W + b), and their
+//! gradients.
+
+use super::{span, sum_leading};
+use crate::cpu::gemm::{self as cpu, GemmShape};
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::kernels::matmul as k;
+use crate::tensor::{by_precision, numel, same_device, Elem, Tensor};
+
+fn gemm_cpu<T: Elem>(s: &GemmShape, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, shape: &[usize]) -> Result<Tensor> {
+    let (av, bv) = (T::view(a), T::view(b));
+    let biasv = bias.map(T::view);
+    let mut c = vec![T::zero(); s.c_len()];
+    cpu::gemm(s, &av, &bv, biasv.as_deref(), &mut c);
+    Ok(T::tensor(c, shape))
+}
+
+/// Runs one GEMM on the tensors' device; the output gets `shape`.
+pub(crate) fn gemm(s: &GemmShape, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, shape: &[usize]) -> Result<Tensor> {
+    if a.numel() < s.a_len() || b.numel() < s.b_len() || bias.is_some_and(|x| x.numel() != s.n) {
+        return Err(Error::shape(
+            "gemm",
+            format!("{s:?} with a {:?}, b {:?}, bias {:?}", a.shape(), b.shape(), bias.map(|x| x.shape().to_vec())),
+        ));
+    }
+    let mut ts = vec![a, b];
+    ts.extend(bias);
+    match same_device("matmul", &ts)? {
+        Device::Gpu(g) => {
+            let c = Tensor::uninit(&g, shape)?;
+            k::gemm(&g, s, span(a), span(b), bias.map(span), span(&c))?;
+            Ok(c)
+        }
+        d => by_precision!(d, gemm_cpu(s, a, b, bias, shape)),
+    }
+}
+
+/// Shape analysis of a batched product: (gemm shape, output shape).
+fn analyse(a: &[usize], b: &[usize], trans_a: bool, trans_b: bool) -> Result<(GemmShape, Vec<usize>)> {
+    if a.len() < 2 || b.len() < 2 {
+        return Err(Error::shape("matmul", format!("operands need rank ≥ 2, got {a:?} and {b:?}")));
+    }
+    let (ab, am) = a.split_at(a.len() - 2);
+    let (bb, bm) = b.split_at(b.len() - 2);
+    let (m, ka) = if trans_a { (am[1], am[0]) } else { (am[0], am[1]) };
+    let (kb, n) = if trans_b { (bm[1], bm[0]) } else { (bm[0], bm[1]) };
+    if ka != kb {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "inner dimensions differ: {a:?}{} · {b:?}{}",
+                if trans_a { "ᵀ" } else { "" },
+                if trans_b { "ᵀ" } else { "" }
+            ),
+        ));
+    }
+    let (na, nb) = (numel(ab), numel(bb));
+    let batch_shape = match (na, nb) {
+        _ if ab == bb => ab.to_vec(),
+        (_, 1) if bb.iter().all(|&d| d == 1) => ab.to_vec(),
+        (1, _) if ab.iter().all(|&d| d == 1) => bb.to_vec(),
+        _ => return Err(Error::shape("matmul", format!("batch dimensions {ab:?} and {bb:?} do not broadcast"))),
+    };
+    let batch = numel(&batch_shape);
+    let s = GemmShape {
+        batch,
+        m,
+        n,
+        k: ka,
+        trans_a,
+        trans_b,
+        batch_stride_a: if na == 1 && batch > 1 { 0 } else { m * ka },
+        batch_stride_b: if nb == 1 && batch > 1 { 0 } else { ka * n },
+        alpha: 1.0,
+    };
+    let mut out = batch_shape;
+    out.extend([m, n]);
+    Ok((s, out))
+}
+
+/// Batched matrix product `op(a)·op(b)` over the last two dims; leading (batch) dims must be
+/// equal or absent/1 on one side (broadcast).
+///
+/// # Shapes
+/// `a: [..., m, k]` (`[..., k, m]` if `trans_a`), `b: [..., k, n]` (`[..., n, k]` if `trans_b`)
+/// → `[..., m, n]`.
+///
+/// # Errors
+/// [`Error::Shape`] for mismatched inner or batch dims; device mismatch; GPU errors.
+pub fn matmul(a: &Tensor, b: &Tensor, trans_a: bool, trans_b: bool) -> Result<Tensor> {
+    let (s, out) = analyse(a.shape(), b.shape(), trans_a, trans_b)?;
+    gemm(&s, a, b, None, &out)
+}
+
+/// Sums a `[batch, ...]` gradient over the batch when the operand was broadcast.
+fn unbroadcast(g: Tensor, batch: usize, operand: &Tensor) -> Result<Tensor> {
+    if g.numel() == operand.numel() {
+        return g.reshape(operand.shape());
+    }
+    sum_leading(&g.reshape(&[batch, operand.numel()])?)?.reshape(operand.shape())
+}
+
+/// Gradients of [`matmul`]: `(da, db)` from the output gradient `dc`
+/// (`d op(a) = dc·op(b)ᵀ`, `d op(b) = op(a)ᵀ·dc`, mapped back through the transposes and summed
+/// over broadcast batch dims).
+///
+/// # Errors
+/// [`Error::Shape`] if `dc` is not the product's shape; device mismatch; GPU errors.
+pub fn matmul_bwd(a: &Tensor, b: &Tensor, dc: &Tensor, trans_a: bool, trans_b: bool) -> Result<(Tensor, Tensor)> {
+    let (s, out) = analyse(a.shape(), b.shape(), trans_a, trans_b)?;
+    if dc.shape() != out.as_slice() {
+        return Err(Error::shape("matmul_bwd", format!("dc {:?} vs output {out:?}", dc.shape())));
+    }
+    let (m, n, k, batch) = (s.m, s.n, s.k, s.batch);
+    let cs = m * n;
+    let stride = |x: bool, len: usize| {
+        if batch > 1 {
+            if x {
+                0
+            } else {
+                len
+            }
+        } else {
+            len
+        }
+    };
+    // da
+    let da_full = if !trans_a {
+        let sd = GemmShape {
+            batch,
+            m,
+            n: k,
+            k: n,
+            trans_a: false,
+            trans_b: !trans_b,
+            batch_stride_a: cs,
+            batch_stride_b: stride(s.batch_stride_b == 0, k * n),
+            alpha: 1.0,
+        };
+        gemm(&sd, dc, b, None, &[batch, m, k])?
+    } else {
+        let sd = GemmShape {
+            batch,
+            m: k,
+            n: m,
+            k: n,
+            trans_a: trans_b,
+            trans_b: true,
+            batch_stride_a: stride(s.batch_stride_b == 0, k * n),
+            batch_stride_b: cs,
+            alpha: 1.0,
+        };
+        gemm(&sd, b, dc, None, &[batch, k, m])?
+    };
+    // db
+    let db_full = if !trans_b {
+        let sd = GemmShape {
+            batch,
+            m: k,
+            n,
+            k: m,
+            trans_a: !trans_a,
+            trans_b: false,
+            batch_stride_a: stride(s.batch_stride_a == 0, m * k),
+            batch_stride_b: cs,
+            alpha: 1.0,
+        };
+        gemm(&sd, a, dc, None, &[batch, k, n])?
+    } else {
+        let sd = GemmShape {
+            batch,
+            m: n,
+            n: k,
+            k: m,
+            trans_a: true,
+            trans_b: trans_a,
+            batch_stride_a: cs,
+            batch_stride_b: stride(s.batch_stride_a == 0, m * k),
+            alpha: 1.0,
+        };
+        gemm(&sd, dc, a, None, &[batch, n, k])?
+    };
+    Ok((unbroadcast(da_full, batch, a)?, unbroadcast(db_full, batch, b)?))
+}
+
+/// `x·w + bias` over the last dim of `x`.
+///
+/// # Shapes
+/// `x: [..., in]`, `w: [in, out]`, `bias: [out]` → `[..., out]`.
+///
+/// # Errors
+/// [`Error::Shape`] on mismatched dims; device mismatch; GPU errors.
+pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
+    if w.rank() != 2 || x.rank() == 0 || x.last_dim() != w.shape()[0] {
+        return Err(Error::shape("linear", format!("x {:?} · w {:?}", x.shape(), w.shape())));
+    }
+    let (fan_in, fan_out) = (w.shape()[0], w.shape()[1]);
+    let rows = x.numel() / fan_in.max(1);
+    let mut out = x.shape().to_vec();
+    *out.last_mut().expect("rank ≥ 1") = fan_out;
+    gemm(&GemmShape::new(rows, fan_out, fan_in), x, w, bias, &out)
+}
+
+/// Gradients of [`linear`]: `(dx, dw, dbias)` with `dx = dy·wᵀ`, `dw = xᵀ·dy`,
+/// `dbias = Σ_rows dy` (only when `with_bias`).
+///
+/// # Errors
+/// [`Error::Shape`] on mismatched dims; device mismatch; GPU errors.
+pub fn linear_bwd(x: &Tensor, w: &Tensor, dy: &Tensor, with_bias: bool) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    let (fan_in, fan_out) = (w.shape()[0], w.shape()[1]);
+    let rows = x.numel() / fan_in.max(1);
+    if dy.numel() != rows * fan_out {
+        return Err(Error::shape("linear_bwd", format!("x {:?}, w {:?}, dy {:?}", x.shape(), w.shape(), dy.shape())));
+    }
+    let sx = GemmShape { trans_b: true, ..GemmShape::new(rows, fan_in, fan_out) };
+    let dx = gemm(&sx, dy, w, None, x.shape())?;
+    let sw = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
+    let dw = gemm(&sw, x, dy, None, w.shape())?;
+    let db = if with_bias { Some(sum_leading(&dy.reshape(&[rows, fan_out])?)?) } else { None };
+    Ok((dx, dw, db))
+}
+
+/// Runs one GPU product with an explicit kernel configuration and k-splits (kernel sweeps and
+/// tests); the output has shape `[batch, m, n]`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] on a CPU device or when the configuration cannot run the shape;
+/// GPU errors.
+pub fn gemm_with(
+    cfg: k::GemmConfig,
+    splits: usize,
+    s: &GemmShape,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+) -> Result<Tensor> {
+    let Device::Gpu(g) = same_device("gemm_with", &[a, b])? else {
+        return Err(Error::invalid("gemm_with", "explicit kernel configurations need a GPU device"));
+    };
+    if a.numel() < s.a_len() || b.numel() < s.b_len() || bias.is_some_and(|x| x.numel() != s.n) {
+        return Err(Error::shape("gemm_with", format!("{s:?} with a {:?}, b {:?}", a.shape(), b.shape())));
+    }
+    let c = Tensor::uninit(&g, &[s.batch, s.m, s.n])?;
+    k::gemm_with(&g, cfg, splits, s, span(a), span(b), bias.map(span), span(&c))?;
+    Ok(c)
+}

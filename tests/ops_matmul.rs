@@ -1,0 +1,197 @@
+//! GPU GEMM kernels against the CPU twin: every kernel configuration, both transposes,
+//! bias, batches with broadcast operands, split-K, awkward shapes; outputs poisoned.
+mod common;
+
+use common::*;
+use vdd::cpu::gemm::{gemm_naive, GemmShape};
+use vdd::device::Gpu;
+use vdd::kernels::matmul::{plan, GemmConfig, Offsets};
+use vdd::tensor::ops;
+use vdd::{Device, Tensor};
+
+const SHAPES: &[(usize, usize, usize)] = &[
+    (1, 1, 1),
+    (3, 17, 33),
+    (17, 3, 127),
+    (33, 127, 17),
+    (127, 33, 64),
+    (64, 64, 64),
+    (100, 72, 288),
+    (5, 24, 512),
+    (256, 128, 96),
+];
+
+const CONFIGS: &[GemmConfig] = &[
+    GemmConfig::Tile { tm: 4, tn: 4, wgx: 8, wgy: 8 },
+    GemmConfig::Tile { tm: 1, tn: 1, wgx: 16, wgy: 4 },
+    GemmConfig::Shared { tm: 4, tn: 4, wgx: 16, wgy: 16, bk: 16 },
+    GemmConfig::Shared { tm: 2, tn: 4, wgx: 8, wgy: 8, bk: 8 },
+    GemmConfig::Sg8 { tm: 32, tn4: 2, wg: 64 },
+    GemmConfig::Sg8 { tm: 16, tn4: 1, wg: 64 },
+    GemmConfig::Sg8 { tm: 8, tn4: 1, wg: 32 },
+];
+
+struct Case {
+    s: GemmShape,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    bias: Option<Vec<f32>>,
+}
+
+fn case(
+    rng: &mut Rng,
+    (m, n, k): (usize, usize, usize),
+    batch: usize,
+    ta: bool,
+    tb: bool,
+    bias: bool,
+    b_broadcast: bool,
+) -> Case {
+    let s = GemmShape {
+        batch,
+        m,
+        n,
+        k,
+        trans_a: ta,
+        trans_b: tb,
+        batch_stride_a: m * k,
+        batch_stride_b: if b_broadcast { 0 } else { k * n },
+        alpha: 1.0,
+    };
+    Case {
+        a: rng.vec(s.a_len(), -1.0, 1.0),
+        b: rng.vec(s.b_len(), -1.0, 1.0),
+        bias: bias.then(|| rng.vec(n, -1.0, 1.0)),
+        s,
+    }
+}
+
+fn reference(c: &Case) -> Vec<f32> {
+    let mut out = vec![0f32; c.s.c_len()];
+    gemm_naive(&c.s, &c.a, &c.b, c.bias.as_deref(), &mut out);
+    out
+}
+
+fn run(dev: &Device, cfg: GemmConfig, splits: usize, c: &Case) -> Option<Vec<f32>> {
+    let a = Tensor::from_slice(dev, &c.a, &[c.a.len()]).unwrap();
+    let b = Tensor::from_slice(dev, &c.b, &[c.b.len()]).unwrap();
+    let bias = c.bias.as_ref().map(|v| Tensor::from_slice(dev, v, &[v.len()]).unwrap());
+    if !cfg.supports(dev.as_gpu().unwrap(), &c.s, Offsets::default()) {
+        return None;
+    }
+    Some(ops::gemm_with(cfg, splits, &c.s, &a, &b, bias.as_ref()).unwrap().to_vec().unwrap())
+}
+
+fn tol(k: usize) -> f64 {
+    2e-6 * (k.max(1) as f64).sqrt() * 4.0
+}
+
+#[test]
+fn every_gemm_kernel_matches_cpu_on_awkward_shapes_and_transposes() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(21);
+    let mut ran = vec![0usize; CONFIGS.len()];
+    for &shape in SHAPES {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let c = case(&mut rng, shape, 1, ta, tb, (shape.0 + shape.1) % 2 == 0, false);
+            let want = reference(&c);
+            for (ci, &cfg) in CONFIGS.iter().enumerate() {
+                if let Some(got) = run(&g.dev, cfg, 1, &c) {
+                    ran[ci] += 1;
+                    assert_close(&format!("{cfg} {shape:?} ta={ta} tb={tb}"), &got, &want, tol(shape.2), 1e-5);
+                }
+            }
+        }
+    }
+    // Each configuration must have run on a good share of the cases (sg8 needs k, n % 4 == 0).
+    for (cfg, n) in CONFIGS.iter().zip(&ran) {
+        assert!(*n >= 12, "{cfg} ran on only {n} cases");
+    }
+}
+
+#[test]
+fn batched_gemm_with_broadcast_operand_and_bias_matches_cpu() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(22);
+    for &(shape, batch) in &[((3, 17, 33), 4), ((32, 64, 36), 3), ((8, 4, 4), 5)] {
+        for b_broadcast in [false, true] {
+            let c = case(&mut rng, shape, batch, false, true, true, b_broadcast);
+            let want = reference(&c);
+            for &cfg in CONFIGS {
+                if let Some(got) = run(&g.dev, cfg, 1, &c) {
+                    assert_close(
+                        &format!("{cfg} batch {batch} broadcast {b_broadcast}"),
+                        &got,
+                        &want,
+                        tol(shape.2),
+                        1e-5,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn split_k_sums_partials_and_adds_bias_once() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(23);
+    for &(shape, splits) in &[((8, 16, 1000), 3), ((72, 64, 2048), 5), ((4, 8, 64), 16)] {
+        let c = case(&mut rng, shape, 2, true, false, true, false);
+        let want = reference(&c);
+        for &cfg in CONFIGS {
+            if let Some(got) = run(&g.dev, cfg, splits, &c) {
+                assert_close(&format!("{cfg} split {splits} {shape:?}"), &got, &want, tol(shape.2), 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn planned_gemm_covers_transformer_shapes() {
+    let Some(g) = gpu() else { return };
+    let gpu: &Gpu = g.dev.as_gpu().unwrap();
+    let mut rng = Rng::new(24);
+    // Linear layers of the Avoiding-size student at batch 64 (rows = 64·5), plus backward forms.
+    for &(m, n, k, ta, tb) in &[
+        (320, 72, 4, false, false),
+        (320, 288, 72, false, false),
+        (320, 72, 288, false, true),
+        (72, 288, 320, true, false),
+        (320, 2, 72, false, false),
+        (1, 512, 100, false, false),
+    ] {
+        let c = case(&mut rng, (m, n, k), 1, ta, tb, !ta, false);
+        let (cfg, splits) = plan(gpu, &c.s, Offsets::default());
+        let got = run(&g.dev, cfg, splits, &c).expect("planned config supports its shape");
+        assert_close(&format!("planned {cfg} x{splits} {m}x{n}x{k}"), &got, &reference(&c), tol(k), 1e-5);
+    }
+}
+
+#[test]
+fn matmul_op_matches_cpu_device() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(25);
+    let (a, b) = (rng.vec(2 * 3 * 17 * 33, -1.0, 1.0), rng.vec(33 * 5, -1.0, 1.0));
+    let ag = Tensor::from_slice(&g.dev, &a, &[2, 3, 17, 33]).unwrap();
+    let bg = Tensor::from_slice(&g.dev, &b, &[33, 5]).unwrap();
+    let ac = Tensor::from_slice(&Device::Cpu, &a, &[2, 3, 17, 33]).unwrap();
+    let bc = Tensor::from_slice(&Device::Cpu, &b, &[33, 5]).unwrap();
+    let yg = ops::matmul(&ag, &bg, false, false).unwrap();
+    assert_eq!(yg.shape(), &[2, 3, 17, 5]);
+    assert_close(
+        "matmul broadcast",
+        &yg.to_vec().unwrap(),
+        &ops::matmul(&ac, &bc, false, false).unwrap().to_vec().unwrap(),
+        tol(33),
+        1e-5,
+    );
+}
+
+#[test]
+fn mismatched_inner_dimensions_are_a_shape_error() {
+    let a = Tensor::zeros(&Device::Cpu, &[3, 4]).unwrap();
+    let b = Tensor::zeros(&Device::Cpu, &[5, 6]).unwrap();
+    let err = ops::matmul(&a, &b, false, false).unwrap_err();
+    assert!(err.to_string().contains("inner dimensions differ"), "{err}");
+}
