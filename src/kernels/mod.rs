@@ -10,9 +10,13 @@
 //! its kernels in `KERNELS` with every define combination it can launch, which is what the
 //! shader-validation test compiles.
 
+pub mod attention;
+pub mod copy;
 pub mod elementwise;
+pub mod layer_norm;
 pub mod matmul;
 pub mod reduce;
+pub mod rng;
 pub mod tuning;
 
 use crate::device::{Access, Dispatch, Gpu, GpuBuffer, PipelineSpecOwned};
@@ -59,7 +63,16 @@ pub struct Kernel {
 
 /// Every kernel of every family (for validation and tooling).
 pub fn all_kernels() -> Vec<Kernel> {
-    [elementwise::KERNELS, matmul::KERNELS, reduce::KERNELS].concat()
+    [
+        attention::KERNELS,
+        copy::KERNELS,
+        elementwise::KERNELS,
+        layer_norm::KERNELS,
+        matmul::KERNELS,
+        reduce::KERNELS,
+        rng::KERNELS,
+    ]
+    .concat()
 }
 
 /// The full WGSL text of kernel `k` specialised with `defines`: prelude, defines, includes,

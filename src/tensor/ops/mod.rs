@@ -1,12 +1,20 @@
 //! Ops over tensors. Each op checks shapes and devices, then records the GPU kernel or runs
 //! the CPU twin. Backward ops (`*_bwd`) are ops too: the autodiff tape composes them.
 
+mod attention;
+mod copy;
 mod elementwise;
 mod matmul;
+mod norm;
+mod random;
 mod reduce;
 
+pub use attention::*;
+pub use copy::*;
 pub use elementwise::*;
 pub use matmul::*;
+pub use norm::*;
+pub use random::*;
 pub use reduce::*;
 
 use super::Tensor;

@@ -1,0 +1,113 @@
+//! Launchers of `shaders/copy/`: strided copies and row gathers.
+
+use super::elementwise::Span;
+use super::{grid_for, launch, shader, Kernel, R, W};
+use crate::cpu::copy::{Strided, COPY_RANK};
+use crate::device::{Gpu, GpuBuffer};
+use crate::error::Result;
+use bytemuck::{Pod, Zeroable};
+
+/// Strided block copy (`ACC` 0) or accumulation (`ACC` 1).
+pub const COPY_STRIDED: Kernel = Kernel {
+    source: shader!("copy/copy_strided.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, W],
+    variants: &[&[("ACC", 0)], &[("ACC", 1)]],
+};
+/// Row gather.
+pub const GATHER_ROWS: Kernel = Kernel {
+    source: shader!("copy/gather_rows.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, W],
+    variants: &[&[]],
+};
+/// Row gather backward (deterministic, via the inverse index map).
+pub const GATHER_ROWS_BWD: Kernel = Kernel {
+    source: shader!("copy/gather_rows_bwd.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, W],
+    variants: &[&[]],
+};
+
+/// Every kernel of the family.
+pub const KERNELS: &[Kernel] = &[COPY_STRIDED, GATHER_ROWS, GATHER_ROWS_BWD];
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct CopyParams {
+    dims: [u32; 4],
+    ss: [u32; 4],
+    ds: [u32; 4],
+    n: u32,
+    s_off: u32,
+    d_off: u32,
+    pad: u32,
+}
+
+/// Records `dst (+)= src` over the 4-D block `dims` with the given strided layouts (element
+/// offsets are relative to the spans).
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn copy_strided(
+    gpu: &Gpu,
+    dims: [usize; COPY_RANK],
+    src: Span,
+    s: Strided,
+    dst: Span,
+    d: Strided,
+    accumulate: bool,
+) -> Result<()> {
+    let n: usize = dims.iter().product();
+    let p = CopyParams {
+        dims: dims.map(|x| x as u32),
+        ss: s.strides.map(|x| x as u32),
+        ds: d.strides.map(|x| x as u32),
+        n: n as u32,
+        s_off: src.off + s.offset as u32,
+        d_off: dst.off + d.offset as u32,
+        pad: 0,
+    };
+    launch(gpu, &COPY_STRIDED, &[("ACC", u32::from(accumulate))], &[], &[src.buf, dst.buf], &p, grid_for(n, 256))
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GatherParams {
+    count: u32,
+    n: u32,
+    x_off: u32,
+    i_off: u32,
+    y_off: u32,
+    pad: [u32; 3],
+}
+
+/// Records `y[i, :] = x[idx[i], :]` for `count` indices in the u32 buffer `idx`.
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn gather_rows(gpu: &Gpu, count: usize, n: usize, x: Span, idx: &GpuBuffer, y: Span) -> Result<()> {
+    let p = GatherParams { count: count as u32, n: n as u32, x_off: x.off, i_off: 0, y_off: y.off, pad: [0; 3] };
+    launch(gpu, &GATHER_ROWS, &[], &[], &[x.buf, idx, y.buf], &p, grid_for(count * n, 256))
+}
+
+/// Records `dx[r, :] = Σ_{idx[i]=r} dy[i, :]` with `inv` = CSR inverse map
+/// (`rows + 1` starts, then the index list).
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn gather_rows_bwd(gpu: &Gpu, rows: usize, n: usize, dy: Span, inv: &GpuBuffer, dx: Span) -> Result<()> {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct P {
+        rows: u32,
+        n: u32,
+        dy_off: u32,
+        dx_off: u32,
+    }
+    let p = P { rows: rows as u32, n: n as u32, dy_off: dy.off, dx_off: dx.off };
+    launch(gpu, &GATHER_ROWS_BWD, &[], &[], &[dy.buf, inv, dx.buf], &p, grid_for(rows * n, 256))
+}

@@ -1,0 +1,67 @@
+//! GPU LayerNorm and causal attention against their CPU twins (outputs poisoned).
+mod common;
+
+use common::*;
+use vdd::tensor::ops::{self, AttnDropout};
+use vdd::{Device, Tensor};
+
+fn both(g: &Device, v: &[f32], shape: &[usize]) -> (Tensor, Tensor) {
+    (Tensor::from_slice(g, v, shape).unwrap(), Tensor::from_slice(&Device::Cpu, v, shape).unwrap())
+}
+
+#[test]
+fn layer_norm_forward_and_backward_match_cpu_on_awkward_shapes() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(41);
+    for &(rows, n) in &[(1, 1), (3, 17), (33, 72), (127, 3), (1000, 33), (5, 512)] {
+        let x = rng.vec(rows * n, -3.0, 3.0);
+        let (gam, bet, dy) = (rng.vec(n, 0.5, 1.5), rng.vec(n, -0.5, 0.5), rng.vec(rows * n, -1.0, 1.0));
+        let (xg, xc) = both(&g.dev, &x, &[rows, n]);
+        let (gg, gc) = both(&g.dev, &gam, &[n]);
+        let (bg, bc) = both(&g.dev, &bet, &[n]);
+        let (dyg, dyc) = both(&g.dev, &dy, &[rows, n]);
+        let (yg, sg) = ops::layer_norm(&xg, &gg, &bg, 1e-5).unwrap();
+        let (yc, sc) = ops::layer_norm(&xc, &gc, &bc, 1e-5).unwrap();
+        assert_close(&format!("layer_norm y {rows}x{n}"), &yg.to_vec().unwrap(), &yc.to_vec().unwrap(), 2e-5, 1e-5);
+        assert_close(&format!("layer_norm stats {rows}x{n}"), &sg.to_vec().unwrap(), &sc.to_vec().unwrap(), 2e-5, 1e-4);
+        let (dxg, dgg, dbg) = ops::layer_norm_bwd(&xg, &gg, &sg, &dyg).unwrap();
+        let (dxc, dgc, dbc) = ops::layer_norm_bwd(&xc, &gc, &sc, &dyc).unwrap();
+        let t = 2e-5 * (rows as f64).sqrt();
+        assert_close(&format!("layer_norm dx {rows}x{n}"), &dxg.to_vec().unwrap(), &dxc.to_vec().unwrap(), 1e-4, 1e-4);
+        assert_close(&format!("layer_norm dgamma {rows}x{n}"), &dgg.to_vec().unwrap(), &dgc.to_vec().unwrap(), t, 1e-4);
+        assert_close(&format!("layer_norm dbeta {rows}x{n}"), &dbg.to_vec().unwrap(), &dbc.to_vec().unwrap(), t, 1e-4);
+    }
+}
+
+#[test]
+fn attention_forward_and_backward_match_cpu_with_and_without_dropout() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(42);
+    // (batch, tokens, heads, head_dim): model shapes (5 and 11 tokens, head dim 18) and edges.
+    for &(b, t, h, d) in &[(1, 1, 1, 1), (3, 5, 4, 18), (2, 11, 4, 18), (2, 17, 2, 3), (1, 64, 1, 64), (33, 3, 3, 8)] {
+        for drop in [AttnDropout::default(), AttnDropout { prob: 0.2, seed: 7, offset: 3 }] {
+            let n = b * t * h * d;
+            let (q, k, v, go) =
+                (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+            let shape = [b, t, h * d];
+            let run = |dev: &Device| {
+                let mk = |x: &[f32]| Tensor::from_slice(dev, x, &shape).unwrap();
+                let (qt, kt, vt) = (mk(&q), mk(&k), mk(&v));
+                let (o, lse) = ops::attention(&qt, &kt, &vt, h, drop).unwrap();
+                let (dq, dk, dv) = ops::attention_bwd(&qt, &kt, &vt, &o, &lse, &mk(&go), h, drop).unwrap();
+                [o, lse, dq, dk, dv].map(|x| x.to_vec().unwrap())
+            };
+            let (gv, cv) = (run(&g.dev), run(&Device::Cpu));
+            for (name, (x, y)) in ["o", "lse", "dq", "dk", "dv"].iter().zip(gv.iter().zip(&cv)) {
+                assert_close(&format!("attention {name} b{b} t{t} h{h} d{d} p{}", drop.prob), x, y, 2e-5, 1e-4);
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_rejects_width_not_divisible_by_heads() {
+    let x = Tensor::zeros(&Device::Cpu, &[2, 3, 10]).unwrap();
+    let err = ops::attention(&x, &x, &x, 4, AttnDropout::default()).unwrap_err();
+    assert!(err.to_string().contains("heads"), "{err}");
+}
