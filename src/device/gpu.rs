@@ -8,9 +8,16 @@ use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 
-/// Options for opening a GPU.
+/// Options for opening a GPU. [`Default`] reads the standard wgpu environment variables.
 #[derive(Clone, Debug)]
 pub struct GpuOptions {
+    /// Backends to search, as `WGPU_BACKEND` spells them (`vulkan`, `metal`, `dx12`, `gl`,
+    /// comma-separated). `None`: every native backend but GL.
+    pub backend: Option<String>,
+    /// A substring of the adapter name (`WGPU_ADAPTER_NAME`), case-insensitive.
+    pub adapter_name: Option<String>,
+    /// `low`, `high` or `none` (`WGPU_POWER_PREF`); `None`: high performance.
+    pub power_preference: Option<String>,
     /// Limits the caller needs; device creation fails with [`Error::LimitExceeded`] naming the
     /// first limit the adapter cannot meet. `None` requests whatever the adapter offers.
     pub required_limits: Option<wgpu::Limits>,
@@ -26,7 +33,14 @@ impl Default for GpuOptions {
             Ok("0") | Ok("false") => false,
             _ => cfg!(debug_assertions),
         };
-        GpuOptions { required_limits: None, shader_checks }
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        GpuOptions {
+            backend: var("WGPU_BACKEND"),
+            adapter_name: var("WGPU_ADAPTER_NAME"),
+            power_preference: var("WGPU_POWER_PREF"),
+            required_limits: None,
+            shader_checks,
+        }
     }
 }
 
@@ -47,28 +61,30 @@ pub struct Gpu {
     _instance: wgpu::Instance,
 }
 
-fn pick_adapter(instance: &wgpu::Instance, backends: wgpu::Backends) -> Result<wgpu::Adapter> {
+fn pick_adapter(instance: &wgpu::Instance, backends: wgpu::Backends, opts: &GpuOptions) -> Result<wgpu::Adapter> {
     let adapters = pollster::block_on(instance.enumerate_adapters(backends));
-    if let Ok(wanted) = std::env::var("WGPU_ADAPTER_NAME") {
+    if let Some(wanted) = &opts.adapter_name {
         let wanted_lc = wanted.to_lowercase();
         let names: Vec<String> = adapters.iter().map(|a| a.get_info().name).collect();
         return adapters
             .into_iter()
             .find(|a| a.get_info().name.to_lowercase().contains(&wanted_lc))
-            .ok_or(Error::AdapterNotFound { wanted, available: names });
+            .ok_or(Error::AdapterNotFound { wanted: wanted.clone(), available: names });
     }
-    if let Ok(pref) = std::env::var("WGPU_POWER_PREF") {
-        if wgpu::PowerPreference::from_env().is_none() {
+    let power_preference = match opts.power_preference.as_deref().map(str::to_lowercase).as_deref() {
+        None | Some("high") => wgpu::PowerPreference::HighPerformance,
+        Some("low") => wgpu::PowerPreference::LowPower,
+        Some("none") => wgpu::PowerPreference::None,
+        Some(other) => {
             return Err(Error::BadEnv {
                 var: "WGPU_POWER_PREF",
-                value: pref,
+                value: other.to_string(),
                 why: "expected low, high or none".into(),
-            });
+            })
         }
-    }
-    let power_preference = wgpu::PowerPreference::from_env().unwrap_or(wgpu::PowerPreference::HighPerformance);
-    let opts = wgpu::RequestAdapterOptions { power_preference, ..Default::default() };
-    match pollster::block_on(instance.request_adapter(&opts)) {
+    };
+    let req = wgpu::RequestAdapterOptions { power_preference, ..Default::default() };
+    match pollster::block_on(instance.request_adapter(&req)) {
         Ok(a) => Ok(a),
         Err(e) => {
             let seen: Vec<String> = adapters.iter().map(|a| format!("{:?}", a.get_info().name)).collect();
@@ -80,32 +96,30 @@ fn pick_adapter(instance: &wgpu::Instance, backends: wgpu::Backends) -> Result<w
 }
 
 impl Gpu {
-    /// Opens the adapter chosen by the standard wgpu environment variables:
-    /// `WGPU_BACKEND` (e.g. `vulkan`, `metal`, `dx12`; default: all native backends but GL),
-    /// `WGPU_ADAPTER_NAME` (substring of the adapter name), `WGPU_POWER_PREF` (`low`/`high`).
+    /// Opens the adapter the options choose ([`GpuOptions::default`] takes the standard wgpu
+    /// environment variables: `WGPU_BACKEND` (e.g. `vulkan`, `metal`, `dx12`; default: all
+    /// native backends but GL), `WGPU_ADAPTER_NAME` (substring of the adapter name),
+    /// `WGPU_POWER_PREF` (`low`/`high`/`none`)).
     ///
     /// # Errors
     /// [`Error::NoAdapter`], [`Error::AdapterNotFound`], [`Error::BadEnv`],
     /// [`Error::LimitExceeded`] (a required limit the adapter lacks) or [`Error::RequestDevice`].
     pub fn new(opts: GpuOptions) -> Result<Gpu> {
-        let backends = match std::env::var("WGPU_BACKEND") {
-            Ok(v) => {
-                let b = wgpu::Backends::from_comma_list(&v);
+        let backends = match &opts.backend {
+            Some(v) => {
+                let b = wgpu::Backends::from_comma_list(v);
                 if b.is_empty() {
-                    return Err(Error::BadEnv {
-                        var: "WGPU_BACKEND",
-                        value: v,
-                        why: "expected vulkan, metal, dx12 or gl".into(),
-                    });
+                    let why = "expected vulkan, metal, dx12 or gl".into();
+                    return Err(Error::BadEnv { var: "WGPU_BACKEND", value: v.clone(), why });
                 }
                 b
             }
-            Err(_) => wgpu::Backends::PRIMARY,
+            None => wgpu::Backends::PRIMARY,
         };
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
         desc.backends = backends;
         let instance = wgpu::Instance::new(desc);
-        let adapter = pick_adapter(&instance, backends)?;
+        let adapter = pick_adapter(&instance, backends, &opts)?;
         let adapter_limits = adapter.limits();
         let limits = match &opts.required_limits {
             Some(req) => {
