@@ -9,8 +9,8 @@
 // subgroupShuffle; B is read as vec4 (4 columns, or 4 k-values when TRANS_B, transposed in
 // registers). Each accumulator takes 4 multiply-adds per update, so spilled-accumulator
 // traffic stays small per flop. No shared memory, no barriers.
-// Measured on llvmpipe (2 cores, 1024³): TM=32, TN4=2, WG=64 ≈ 48–51 GFLOP/s, ~52–55 % of the
-// adapter's measured FMA peak (tools/ksweep, tools/peak).
+// Measured on llvmpipe (2 cores, 1024³): ≈ 50–56 GFLOP/s for TM 32–64, TN4 2–3 (tools/ksweep);
+// the cost is dominated by llvmpipe's per-lane buffer loads, so larger tiles help only a little.
 //
 // Requirements (checked by the launcher): N % 4 == 0; K % 4 == 0 unless TRANS_A, M % 4 == 0 if
 // TRANS_A; K % 4 == 0 if TRANS_B; vec4-aligned offsets and batch strides; subgroup size a
@@ -45,7 +45,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let b_base4 = (p.b_off + bi * p.sb) / 4u;
     var cl: array<u32, TN4>;
     for (var j = 0u; j < TN4; j++) { cl[j] = min(col4 + j, n4 - 1u); }
-    var acc: array<array<vec4<f32>, TN4>, TM>;
+    // acc[r][l][j]: row r·8 + l, column group j. Indexing each level by its own loop variable
+    // lets NIR force-unroll every loop (an indirect index would send acc to scratch memory).
+    var acc: array<array<array<vec4<f32>, TN4>, 8>, TM / 8u>;
     for (var kq = kq0; kq < kq1; kq++) {
         var av: array<vec4<f32>, TM / 8u>;
         var at: array<array<vec4<f32>, 4>, NS>;
@@ -97,21 +99,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     x = subgroupShuffle(av[r], base_lane + l);
                 }
                 for (var j = 0u; j < TN4; j++) {
-                    acc[r * 8u + l][j] = acc[r * 8u + l][j] + x.x * b0[j] + x.y * b1[j] + x.z * b2[j] + x.w * b3[j];
+                    acc[r][l][j] = acc[r][l][j] + x.x * b0[j] + x.y * b1[j] + x.z * b2[j] + x.w * b3[j];
                 }
             }
         }
     }
-    for (var i = 0u; i < TM; i++) {
-        let row = row0 + i;
-        for (var j = 0u; j < TN4; j++) {
-            if (row < p.m && col4 + j < n4) {
-                let v = acc[i][j];
-                let col = (col4 + j) * 4u;
-                store_c(wid.z, row, col, v.x);
-                store_c(wid.z, row, col + 1u, v.y);
-                store_c(wid.z, row, col + 2u, v.z);
-                store_c(wid.z, row, col + 3u, v.w);
+    for (var r = 0u; r < TM / 8u; r++) {
+        for (var l = 0u; l < 8u; l++) {
+            let row = row0 + r * 8u + l;
+            for (var j = 0u; j < TN4; j++) {
+                if (row < p.m && col4 + j < n4) {
+                    let v = acc[r][l][j];
+                    let col = (col4 + j) * 4u;
+                    store_c(wid.z, row, col, v.x);
+                    store_c(wid.z, row, col + 1u, v.y);
+                    store_c(wid.z, row, col + 2u, v.z);
+                    store_c(wid.z, row, col + 3u, v.w);
+                }
             }
         }
     }

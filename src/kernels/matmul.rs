@@ -276,15 +276,19 @@ pub fn gemm_with(
     Ok(())
 }
 
-/// Relative throughput of sg8 tile shapes on llvmpipe (measured at 1024³ with tools/ksweep),
-/// used to trade tile efficiency against padding and parallelism on small shapes.
+/// Relative throughput of sg8 tile shapes on llvmpipe (medians of tools/ksweep at 1024³,
+/// normalised to the best), used to trade tile efficiency against padding and parallelism on
+/// small shapes.
 fn sg8_efficiency(tm: u32, tn4: u32) -> f64 {
     match (tm, tn4) {
-        (32, 2) => 1.0,
-        (16, 2) => 0.9,
-        (32, 1) => 0.84,
-        (16, 1) => 0.7,
-        (8, 2) => 0.6,
+        (64, 2) => 1.0,
+        (32, 2) => 0.96,
+        (48, 2) | (64, 3) => 0.88,
+        (16, 2) | (32, 3) | (48, 3) => 0.85,
+        (64, 1) | (32, 1) | (48, 1) => 0.82,
+        (16, 3) => 0.8,
+        (16, 1) => 0.66,
+        (8, 2) => 0.58,
         _ => 0.45,
     }
 }
@@ -309,8 +313,8 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
     let cfg = match pref {
         GemmConfig::Sg8 { tm, tn4, wg } if pref.supports(gpu, s, off) => {
             let mut best = (f64::INFINITY, pref);
-            for t in [8, 16, 32].into_iter().filter(|&t| t <= tm.max(8)) {
-                for n4 in [1, 2].into_iter().filter(|&x| x <= tn4.max(1)) {
+            for t in [8, 16, 32, 48, 64].into_iter().filter(|&t| t <= tm.max(8)) {
+                for n4 in [1, 2, 3].into_iter().filter(|&x| x <= tn4.max(1)) {
                     let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg };
                     let (bm, bn) = cand.block();
                     let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize);

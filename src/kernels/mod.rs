@@ -15,6 +15,7 @@ pub mod copy;
 pub mod elementwise;
 pub mod layer_norm;
 pub mod matmul;
+pub mod probe;
 pub mod reduce;
 pub mod rng;
 pub mod tuning;
@@ -69,6 +70,7 @@ pub fn all_kernels() -> Vec<Kernel> {
         elementwise::KERNELS,
         layer_norm::KERNELS,
         matmul::KERNELS,
+        probe::KERNELS,
         reduce::KERNELS,
         rng::KERNELS,
     ]
