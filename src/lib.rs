@@ -1,8 +1,10 @@
 //! vdd: Variational Diffusion Distillation on a hand-written wgpu/WGSL compute engine.
+pub mod autodiff;
 pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod kernels;
+pub mod nn;
 pub mod tensor;
 
 pub use device::Device;

@@ -10,6 +10,7 @@ pub mod copy;
 pub mod elementwise;
 pub mod gemm;
 pub mod layer_norm;
+pub mod optim;
 pub mod reduce;
 pub mod rng;
 

@@ -15,6 +15,7 @@ pub mod copy;
 pub mod elementwise;
 pub mod layer_norm;
 pub mod matmul;
+pub mod optim;
 pub mod probe;
 pub mod reduce;
 pub mod rng;
@@ -70,6 +71,7 @@ pub fn all_kernels() -> Vec<Kernel> {
         elementwise::KERNELS,
         layer_norm::KERNELS,
         matmul::KERNELS,
+        optim::KERNELS,
         probe::KERNELS,
         reduce::KERNELS,
         rng::KERNELS,

@@ -233,6 +233,22 @@ impl Tensor {
         self.offset as u32
     }
 
+    /// Overwrites this tensor's elements with f64 values (exact on [`Device::CpuF64`], rounded
+    /// to f32 elsewhere).
+    ///
+    /// # Errors
+    /// As [`Tensor::write`].
+    pub fn write_f64(&self, data: &[f64]) -> Result<()> {
+        if let Storage::Cpu64(v) = &*self.storage {
+            if data.len() != self.numel() {
+                return Err(Error::shape("write_f64", format!("{} values into {:?}", data.len(), self.shape)));
+            }
+            write(v)[self.offset..self.offset + data.len()].copy_from_slice(data);
+            return Ok(());
+        }
+        self.write(&data.iter().map(|&x| x as f32).collect::<Vec<_>>())
+    }
+
     /// Overwrites this tensor's elements with `data` (ordered after recorded work on the GPU).
     ///
     /// # Errors

@@ -275,3 +275,34 @@ pub fn gather_rows_bwd(dy: &Tensor, idx: &[u32], rows: usize) -> Result<Tensor> 
         d => by_precision!(d, gather_bwd_cpu(dy, idx, n, &out)),
     }
 }
+
+fn check_into(op: &'static str, dst: &Tensor, src: &Tensor) -> Result<()> {
+    if dst.numel() != src.numel() {
+        return Err(Error::shape(op, format!("{:?} into {:?}", src.shape(), dst.shape())));
+    }
+    if dst.shares_storage(src) {
+        return Err(Error::invalid(op, "source and destination share storage"));
+    }
+    Ok(())
+}
+
+/// Overwrites `dst` (often a view) with `src`'s elements, in order (shapes may differ if the
+/// element counts agree). Ordered with recorded work on the GPU.
+///
+/// # Errors
+/// [`Error::Shape`] on a count mismatch; [`Error::InvalidArgument`] if they share storage.
+pub fn copy_into(dst: &Tensor, src: &Tensor) -> Result<()> {
+    check_into("copy_into", dst, src)?;
+    let n = src.numel();
+    block(&[n], src, 0, &[1], dst, 0, &[1], false)
+}
+
+/// `dst += src` elementwise, in place (gradient accumulation into views of a flat buffer).
+///
+/// # Errors
+/// As [`copy_into`].
+pub fn add_into(dst: &Tensor, src: &Tensor) -> Result<()> {
+    check_into("add_into", dst, src)?;
+    let n = src.numel();
+    block(&[n], src, 0, &[1], dst, 0, &[1], true)
+}

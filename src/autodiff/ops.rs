@@ -1,0 +1,260 @@
+//! Differentiable ops: each runs the forward tensor op and records its backward, which is
+//! written with the tensor ops' `*_bwd` counterparts (the derivative is in each op's docs).
+
+use super::{Tape, Var};
+use crate::cpu::elementwise::{Binary, Side, Unary};
+use crate::cpu::reduce::{Reduce, Softmax};
+use crate::error::{Error, Result};
+use crate::tensor::ops::{self as t, AttnDropout};
+use crate::tensor::Tensor;
+
+fn need(vars: &[&Var]) -> Vec<bool> {
+    vars.iter().map(|v| v.requires_grad()).collect()
+}
+
+impl Tape<'_> {
+    /// `x·w + b` over the last dim of `x` (`w: [in, out]`, `b: [out]`).
+    /// Backward: `dx = dy·wᵀ`, `dw = xᵀ·dy`, `db = Σ_rows dy`.
+    ///
+    /// # Errors
+    /// Shape or device errors of the op.
+    pub fn linear(&self, x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
+        let y = t::linear(&x.value, &w.value, b.map(|b| &b.value))?;
+        let (xv, wv) = (x.value.clone(), w.value.clone());
+        let has_bias = b.is_some();
+        let mut inputs = vec![x, w];
+        inputs.extend(b);
+        let n = need(&inputs);
+        Ok(self.record(y, &inputs, move |dy| {
+            let (dx, dw, db) = t::linear_bwd(&xv, &wv, dy, has_bias && n.get(2) == Some(&true))?;
+            let mut out = vec![n[0].then_some(dx), n[1].then_some(dw)];
+            if has_bias {
+                out.push(db);
+            }
+            Ok(out)
+        }))
+    }
+
+    /// Batched `op(a)·op(b)` (see [`t::matmul`]). Backward: [`t::matmul_bwd`].
+    ///
+    /// # Errors
+    /// Shape or device errors of the op.
+    pub fn matmul(&self, a: &Var, b: &Var, trans_a: bool, trans_b: bool) -> Result<Var> {
+        let y = t::matmul(&a.value, &b.value, trans_a, trans_b)?;
+        let (av, bv) = (a.value.clone(), b.value.clone());
+        Ok(self.record(y, &[a, b], move |dy| {
+            let (da, db) = t::matmul_bwd(&av, &bv, dy, trans_a, trans_b)?;
+            Ok(vec![Some(da), Some(db)])
+        }))
+    }
+
+    /// `f(x)` elementwise. Backward: `dy·f'(x)`.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn unary(&self, x: &Var, op: Unary) -> Result<Var> {
+        let y = t::unary(&x.value, op)?;
+        let xv = x.value.clone();
+        Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::unary_bwd(&xv, dy, op)?)])))
+    }
+
+    /// `a ∘ b` with broadcasting. Backward: the operand gradients summed over broadcast dims.
+    ///
+    /// # Errors
+    /// Shape or device errors.
+    pub fn binary(&self, a: &Var, b: &Var, op: Binary) -> Result<Var> {
+        let y = t::binary(&a.value, &b.value, op)?;
+        let (av, bv) = (a.value.clone(), b.value.clone());
+        let n = need(&[a, b]);
+        Ok(self.record(y, &[a, b], move |dy| {
+            let da = if n[0] { Some(t::binary_bwd(&av, &bv, dy, op, Side::A)?) } else { None };
+            let db = if n[1] { Some(t::binary_bwd(&av, &bv, dy, op, Side::B)?) } else { None };
+            Ok(vec![da, db])
+        }))
+    }
+
+    /// `a + b` (broadcasting).
+    ///
+    /// # Errors
+    /// As [`Tape::binary`].
+    pub fn add(&self, a: &Var, b: &Var) -> Result<Var> {
+        self.binary(a, b, Binary::Add)
+    }
+
+    /// `a − b` (broadcasting).
+    ///
+    /// # Errors
+    /// As [`Tape::binary`].
+    pub fn sub(&self, a: &Var, b: &Var) -> Result<Var> {
+        self.binary(a, b, Binary::Sub)
+    }
+
+    /// `a · b` (broadcasting).
+    ///
+    /// # Errors
+    /// As [`Tape::binary`].
+    pub fn mul(&self, a: &Var, b: &Var) -> Result<Var> {
+        self.binary(a, b, Binary::Mul)
+    }
+
+    /// Reduction of the last dim (`[..., n] → [...]`). Backward: [`t::reduce_bwd`].
+    ///
+    /// # Errors
+    /// Shape or device errors.
+    pub fn reduce(&self, x: &Var, op: Reduce) -> Result<Var> {
+        let y = t::reduce(&x.value, op)?;
+        let (xv, yv) = (x.value.clone(), y.clone());
+        Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::reduce_bwd(&xv, &yv, dy, op)?)])))
+    }
+
+    /// Mean of all elements, shape `[]`.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn mean_all(&self, x: &Var) -> Result<Var> {
+        let flat = self.reshape(x, &[x.value.numel()])?;
+        self.reduce(&flat, Reduce::Mean)
+    }
+
+    /// Sum of all elements, shape `[]`.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn sum_all(&self, x: &Var) -> Result<Var> {
+        let flat = self.reshape(x, &[x.value.numel()])?;
+        self.reduce(&flat, Reduce::Sum)
+    }
+
+    /// Softmax or log-softmax over the last dim. Backward: [`t::softmax_bwd`] from the output.
+    ///
+    /// # Errors
+    /// Shape or device errors.
+    pub fn softmax(&self, x: &Var, op: Softmax) -> Result<Var> {
+        let y = t::softmax(&x.value, op)?;
+        let yv = y.clone();
+        Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::softmax_bwd(&yv, dy, op)?)])))
+    }
+
+    /// LayerNorm over the last dim with affine `gamma`, `beta`. Backward: [`t::layer_norm_bwd`].
+    ///
+    /// # Errors
+    /// Shape or device errors.
+    pub fn layer_norm(&self, x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Result<Var> {
+        let (y, stats) = t::layer_norm(&x.value, &gamma.value, &beta.value, eps)?;
+        let (xv, gv) = (x.value.clone(), gamma.value.clone());
+        Ok(self.record(y, &[x, gamma, beta], move |dy| {
+            let (dx, dg, db) = t::layer_norm_bwd(&xv, &gv, &stats, dy)?;
+            Ok(vec![Some(dx), Some(dg), Some(db)])
+        }))
+    }
+
+    /// Causal multi-head attention over `[batch, tokens, heads·head_dim]` inputs, with
+    /// attention-weight dropout `p` while training. Backward: [`t::attention_bwd`].
+    ///
+    /// # Errors
+    /// Shape or device errors.
+    pub fn attention(&self, q: &Var, k: &Var, v: &Var, heads: usize, p: f32) -> Result<Var> {
+        let drop = if self.training && p > 0.0 {
+            let (seed, offset) = self.next_stream();
+            AttnDropout { prob: p, seed, offset }
+        } else {
+            AttnDropout::default()
+        };
+        let (o, lse) = t::attention(&q.value, &k.value, &v.value, heads, drop)?;
+        let (qv, kv, vv, ov) = (q.value.clone(), k.value.clone(), v.value.clone(), o.clone());
+        Ok(self.record(o, &[q, k, v], move |dy| {
+            let (dq, dk, dv) = t::attention_bwd(&qv, &kv, &vv, &ov, &lse, dy, heads, drop)?;
+            Ok(vec![Some(dq), Some(dk), Some(dv)])
+        }))
+    }
+
+    /// Inverted dropout with probability `p` while training (identity otherwise). Backward:
+    /// the same mask on the gradient.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for `p` outside `[0, 1)`; device errors.
+    pub fn dropout(&self, x: &Var, p: f32) -> Result<Var> {
+        if !self.training || p == 0.0 {
+            return Ok(x.clone());
+        }
+        let (seed, offset) = self.next_stream();
+        let y = t::dropout(&x.value, p, seed, offset)?;
+        Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::dropout(dy, p, seed, offset)?)])))
+    }
+
+    /// The same data in another shape.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if the element counts differ.
+    pub fn reshape(&self, x: &Var, shape: &[usize]) -> Result<Var> {
+        let y = x.value.reshape(shape)?;
+        let orig = x.shape().to_vec();
+        Ok(self.record(y, &[x], move |dy| Ok(vec![Some(dy.reshape(&orig)?)])))
+    }
+
+    /// Elements `start..end` along `dim`. Backward: the gradient placed back in zeros.
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn slice(&self, x: &Var, dim: usize, start: usize, end: usize) -> Result<Var> {
+        let y = t::slice(&x.value, dim, start, end)?;
+        let full = x.shape().to_vec();
+        Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::slice_bwd(dy, &full, dim, start)?)])))
+    }
+
+    /// Concatenation along `dim`. Backward: slices of the gradient.
+    ///
+    /// # Errors
+    /// Shape or device errors.
+    pub fn concat(&self, xs: &[&Var], dim: usize) -> Result<Var> {
+        let values: Vec<&Tensor> = xs.iter().map(|v| &v.value).collect();
+        let y = t::concat(&values, dim)?;
+        let lens: Vec<usize> = xs.iter().map(|v| v.shape()[dim]).collect();
+        let n = need(xs);
+        Ok(self.record(y, xs, move |dy| {
+            let mut at = 0;
+            let mut out = Vec::with_capacity(lens.len());
+            for (len, need) in lens.iter().zip(&n) {
+                out.push(if *need { Some(t::slice(dy, dim, at, at + len)?) } else { None });
+                at += len;
+            }
+            Ok(out)
+        }))
+    }
+
+    /// Dimension permutation (rank ≤ 4). Backward: the inverse permutation.
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn permute(&self, x: &Var, perm: &[usize]) -> Result<Var> {
+        let y = t::permute(&x.value, perm)?;
+        let mut inv = vec![0; perm.len()];
+        for (i, &p) in perm.iter().enumerate() {
+            inv[p] = i;
+        }
+        Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::permute(dy, &inv)?)])))
+    }
+
+    /// Rows of `x` picked by `idx`. Backward: rows summed back in index order.
+    ///
+    /// # Errors
+    /// Index or shape errors.
+    pub fn gather_rows(&self, x: &Var, idx: &[u32]) -> Result<Var> {
+        let y = t::gather_rows(&x.value, idx)?;
+        let (idx, rows) = (idx.to_vec(), x.shape()[0]);
+        Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::gather_rows_bwd(dy, &idx, rows)?)])))
+    }
+
+    /// Mean squared error `mean((x − target)²)` as a scalar `[]`.
+    ///
+    /// # Errors
+    /// Shape or device errors.
+    pub fn mse(&self, x: &Var, target: &Var) -> Result<Var> {
+        if x.shape() != target.shape() {
+            return Err(Error::shape("mse", format!("{:?} vs {:?}", x.shape(), target.shape())));
+        }
+        let d = self.sub(x, target)?;
+        let sq = self.unary(&d, Unary::Square)?;
+        self.mean_all(&sq)
+    }
+}

@@ -1,0 +1,179 @@
+//! minGPT-style causal transformer: self-attention with separate Q/K/V and output projections,
+//! pre-LN blocks `x += Attn(LN x); x += MLP(LN x)` (GELU), learned positions, final LayerNorm.
+
+use super::{Init, LayerNorm, Linear, LinearInit, ParamBuilder, ParamId};
+use crate::autodiff::{Tape, Var};
+use crate::cpu::elementwise::Unary;
+use crate::error::{Error, Result};
+
+/// Sizes and dropout rates of a [`Gpt`].
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct GptConfig {
+    /// Embedding width.
+    pub width: usize,
+    /// Number of blocks.
+    pub layers: usize,
+    /// Attention heads (must divide `width`).
+    pub heads: usize,
+    /// Maximum sequence length (positional embeddings).
+    pub max_tokens: usize,
+    /// Dropout on the attention weights.
+    pub attn_dropout: f32,
+    /// Dropout on each block's residual branches.
+    pub resid_dropout: f32,
+    /// Dropout on the embeddings.
+    pub embd_dropout: f32,
+}
+
+/// Causal multi-head self-attention.
+#[derive(Clone, Debug)]
+pub struct CausalSelfAttention {
+    /// Query projection.
+    pub q: Linear,
+    /// Key projection.
+    pub k: Linear,
+    /// Value projection.
+    pub v: Linear,
+    /// Output projection.
+    pub o: Linear,
+    /// Heads.
+    pub heads: usize,
+    /// Attention-weight dropout.
+    pub attn_dropout: f32,
+    /// Output dropout.
+    pub resid_dropout: f32,
+}
+
+impl CausalSelfAttention {
+    /// Declares the four projections (minGPT init: N(0, 0.02), zero bias).
+    pub fn new(
+        pb: &mut ParamBuilder,
+        name: &str,
+        width: usize,
+        heads: usize,
+        attn_dropout: f32,
+        resid_dropout: f32,
+    ) -> Self {
+        let init = LinearInit::Normal(0.02);
+        pb.scope(name, |pb| CausalSelfAttention {
+            q: Linear::new(pb, "q", width, width, init),
+            k: Linear::new(pb, "k", width, width, init),
+            v: Linear::new(pb, "v", width, width, init),
+            o: Linear::new(pb, "o", width, width, init),
+            heads,
+            attn_dropout,
+            resid_dropout,
+        })
+    }
+
+    /// Attends over `x: [batch, tokens, width]`.
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        let (q, k, v) = (self.q.forward(tape, x)?, self.k.forward(tape, x)?, self.v.forward(tape, x)?);
+        let y = tape.attention(&q, &k, &v, self.heads, self.attn_dropout)?;
+        let y = self.o.forward(tape, &y)?;
+        tape.dropout(&y, self.resid_dropout)
+    }
+}
+
+/// Pre-LN transformer block.
+#[derive(Clone, Debug)]
+pub struct Block {
+    /// LayerNorm before attention.
+    pub ln1: LayerNorm,
+    /// Attention.
+    pub attn: CausalSelfAttention,
+    /// LayerNorm before the MLP.
+    pub ln2: LayerNorm,
+    /// MLP up-projection (width → 4·width).
+    pub up: Linear,
+    /// MLP down-projection.
+    pub down: Linear,
+    /// Dropout after the MLP.
+    pub resid_dropout: f32,
+}
+
+impl Block {
+    /// Declares a block.
+    pub fn new(pb: &mut ParamBuilder, name: &str, cfg: &GptConfig) -> Self {
+        let init = LinearInit::Normal(0.02);
+        pb.scope(name, |pb| Block {
+            ln1: LayerNorm::new(pb, "ln1", cfg.width),
+            attn: CausalSelfAttention::new(pb, "attn", cfg.width, cfg.heads, cfg.attn_dropout, cfg.resid_dropout),
+            ln2: LayerNorm::new(pb, "ln2", cfg.width),
+            up: Linear::new(pb, "up", cfg.width, 4 * cfg.width, init),
+            down: Linear::new(pb, "down", 4 * cfg.width, cfg.width, init),
+            resid_dropout: cfg.resid_dropout,
+        })
+    }
+
+    /// `x + Attn(LN1 x)`, then `+ MLP(LN2 ·)`.
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        let h = self.ln1.forward(tape, x)?;
+        let x = tape.add(x, &self.attn.forward(tape, &h)?)?;
+        let h = self.ln2.forward(tape, &x)?;
+        let h = self.up.forward(tape, &h)?;
+        let h = tape.unary(&h, Unary::Gelu)?;
+        let h = self.down.forward(tape, &h)?;
+        let h = tape.dropout(&h, self.resid_dropout)?;
+        tape.add(&x, &h)
+    }
+}
+
+/// The transformer stack over token embeddings: positions, dropout, blocks, final LayerNorm.
+#[derive(Clone, Debug)]
+pub struct Gpt {
+    /// Learned positional embeddings `[max_tokens, width]` (N(0, 0.02)).
+    pub pos: ParamId,
+    /// The blocks.
+    pub blocks: Vec<Block>,
+    /// Final LayerNorm.
+    pub ln_f: LayerNorm,
+    /// The configuration.
+    pub cfg: GptConfig,
+}
+
+impl Gpt {
+    /// Declares the stack.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] if `heads` does not divide `width`.
+    pub fn new(pb: &mut ParamBuilder, name: &str, cfg: GptConfig) -> Result<Self> {
+        if cfg.heads == 0 || cfg.width % cfg.heads != 0 {
+            return Err(Error::invalid("gpt", format!("{} heads do not divide width {}", cfg.heads, cfg.width)));
+        }
+        Ok(pb.scope(name, |pb| Gpt {
+            pos: pb.add("pos", &[cfg.max_tokens, cfg.width], Init::Normal(0.02)),
+            blocks: (0..cfg.layers).map(|i| Block::new(pb, &format!("block{i}"), &cfg)).collect(),
+            ln_f: LayerNorm::new(pb, "ln_f", cfg.width),
+            cfg,
+        }))
+    }
+
+    /// Runs the stack over token embeddings `[batch, tokens, width]` (tokens ≤ max_tokens).
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a wrong width or too many tokens.
+    pub fn forward(&self, tape: &Tape, tokens: &Var) -> Result<Var> {
+        let s = tokens.shape();
+        if s.len() != 3 || s[2] != self.cfg.width || s[1] > self.cfg.max_tokens {
+            return Err(Error::shape(
+                "gpt",
+                format!("tokens {s:?} for width {} and at most {} tokens", self.cfg.width, self.cfg.max_tokens),
+            ));
+        }
+        let pos = tape.param(self.pos);
+        let pos = if s[1] == self.cfg.max_tokens { pos } else { tape.slice(&pos, 0, 0, s[1])? };
+        let mut x = tape.add(tokens, &pos)?;
+        x = tape.dropout(&x, self.cfg.embd_dropout)?;
+        for b in &self.blocks {
+            x = b.forward(tape, &x)?;
+        }
+        self.ln_f.forward(tape, &x)
+    }
+}
