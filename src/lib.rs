@@ -4,8 +4,11 @@ pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod kernels;
+pub mod moe;
 pub mod nn;
+pub mod profile;
 pub mod tensor;
+pub mod workloads;
 
 pub use device::Device;
 pub use error::{Error, Result};

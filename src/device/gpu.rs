@@ -2,6 +2,7 @@
 
 use super::pipeline::{self, Pipeline, PipelineSpec};
 use super::pool::{self, GpuBuffer, MemoryStats, Pool};
+use super::profiler::{KernelTiming, Profiler};
 use super::report::AdapterReport;
 use super::stream::{Dispatch, Stream, StreamStats};
 use crate::error::{Error, Result};
@@ -358,7 +359,7 @@ impl Gpu {
         {
             let mut s = self.stream();
             s.encoder(&self.device).copy_buffer_to_buffer(src.raw(), offset, &staging, 0, len);
-            s.submit(&self.queue);
+            s.submit(&self.device, &self.queue);
         }
         let (tx, rx) = mpsc::channel();
         staging.slice(..).map_async(wgpu::MapMode::Read, move |r| {
@@ -434,7 +435,7 @@ impl Gpu {
 
     /// Submits everything recorded so far without waiting.
     pub fn flush(&self) {
-        self.stream().submit(&self.queue);
+        self.stream().submit(&self.device, &self.queue);
     }
 
     fn wait(&self) -> Result<()> {
@@ -461,6 +462,34 @@ impl Gpu {
         let msg = errs.join("\n");
         errs.clear();
         Err(Error::Gpu(msg))
+    }
+
+    /// Starts timing every dispatch with timestamp queries (see [`Gpu::stop_profiling`]).
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] when the adapter has no timestamp queries.
+    pub fn start_profiling(&self) -> Result<()> {
+        use wgpu::Features as F;
+        if !self.features.contains(F::TIMESTAMP_QUERY) {
+            return Err(Error::invalid("profiler", format!("{} has no timestamp queries", self.info.name)));
+        }
+        let inside = self.features.contains(F::TIMESTAMP_QUERY_INSIDE_PASSES);
+        let mut s = self.stream();
+        if s.profiler.is_none() {
+            s.profiler = Some(Profiler::new(inside, self.queue.get_timestamp_period()));
+        }
+        Ok(())
+    }
+
+    /// Submits and waits for everything recorded, stops profiling and returns one timing per
+    /// dispatch recorded since [`Gpu::start_profiling`], in recording order.
+    ///
+    /// # Errors
+    /// GPU errors, or [`Error::InvalidArgument`] if profiling was not started.
+    pub fn stop_profiling(&self) -> Result<Vec<KernelTiming>> {
+        self.sync()?;
+        let p = self.stream().profiler.take().ok_or_else(|| Error::invalid("profiler", "profiling was not started"))?;
+        p.collect(&self.device).map_err(Error::Readback)
     }
 
     /// Counts of submits, dispatches and transfers since creation.

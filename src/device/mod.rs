@@ -8,12 +8,14 @@
 mod gpu;
 mod pipeline;
 mod pool;
+mod profiler;
 mod report;
 mod stream;
 
 pub use gpu::{Gpu, GpuOptions, PipelineSpecOwned};
 pub use pipeline::{Access, Pipeline};
 pub use pool::{GpuBuffer, MemoryStats};
+pub use profiler::KernelTiming;
 pub use report::AdapterReport;
 pub use stream::{Binding, Dispatch, StreamStats};
 

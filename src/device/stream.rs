@@ -8,6 +8,7 @@
 
 use super::pipeline::Pipeline;
 use super::pool::GpuBuffer;
+use super::profiler::Profiler;
 use serde::Serialize;
 use std::num::NonZeroU64;
 
@@ -26,6 +27,10 @@ pub struct Dispatch<'a> {
     pub params: &'a [u8],
     /// Workgroup counts.
     pub workgroups: [u32; 3],
+    /// Estimated floating-point operations (for the profiler).
+    pub flops: f64,
+    /// Estimated bytes moved (for the profiler).
+    pub bytes: f64,
 }
 
 /// Counters of the stream since the device was created.
@@ -44,16 +49,6 @@ struct Chunk {
     data: Vec<u8>,
 }
 
-/// Timestamp hooks: a profiler that wants per-dispatch times implements this.
-pub(crate) trait PassTimer: Send {
-    /// Called inside the open pass just before a dispatch.
-    fn begin(&mut self, pass: &mut wgpu::ComputePass<'static>, label: &str);
-    /// Called inside the open pass just after it.
-    fn end(&mut self, pass: &mut wgpu::ComputePass<'static>);
-    /// Called on the encoder before it is finished (resolve queries).
-    fn resolve(&mut self, encoder: &mut wgpu::CommandEncoder);
-}
-
 pub(crate) struct Stream {
     encoder: Option<wgpu::CommandEncoder>,
     pass: Option<wgpu::ComputePass<'static>>,
@@ -61,7 +56,7 @@ pub(crate) struct Stream {
     current: usize,
     slot: u64,
     pub(crate) stats: StreamStats,
-    pub(crate) timer: Option<Box<dyn PassTimer>>,
+    pub(crate) profiler: Option<Profiler>,
 }
 
 impl Stream {
@@ -73,7 +68,7 @@ impl Stream {
             current: 0,
             slot: u64::from(uniform_alignment.max(16)),
             stats: StreamStats::default(),
-            timer: None,
+            profiler: None,
         }
     }
 
@@ -149,18 +144,38 @@ impl Stream {
             layout: &d.pipeline.layout,
             entries: &entries,
         });
-        let mut timer = self.timer.take();
-        let pass = self.pass(device);
-        pass.set_pipeline(&d.pipeline.raw);
-        pass.set_bind_group(0, &bind_group, &[]);
-        if let Some(t) = timer.as_mut() {
-            t.begin(pass, d.pipeline.name());
+        let slot =
+            self.profiler.as_mut().map(|p| (p.inside_passes, p.reserve(device, d.pipeline.name(), d.flops, d.bytes)));
+        match slot {
+            Some((false, slot)) => {
+                // No timestamps inside passes: this dispatch gets a pass of its own.
+                self.pass = None;
+                let writes = wgpu::ComputePassTimestampWrites {
+                    query_set: &slot.set,
+                    beginning_of_pass_write_index: Some(slot.begin),
+                    end_of_pass_write_index: Some(slot.end),
+                };
+                let mut pass = self.encoder_mut(device).begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("vdd timed pass"),
+                    timestamp_writes: Some(writes),
+                });
+                pass.set_pipeline(&d.pipeline.raw);
+                pass.set_bind_group(0, &bind_group, &[]);
+                pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+            }
+            slot => {
+                let pass = self.pass(device);
+                pass.set_pipeline(&d.pipeline.raw);
+                pass.set_bind_group(0, &bind_group, &[]);
+                if let Some((_, s)) = &slot {
+                    pass.write_timestamp(&s.set, s.begin);
+                }
+                pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+                if let Some((_, s)) = &slot {
+                    pass.write_timestamp(&s.set, s.end);
+                }
+            }
         }
-        pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-        if let Some(t) = timer.as_mut() {
-            t.end(pass);
-        }
-        self.timer = timer;
         self.stats.dispatches += 1;
     }
 
@@ -170,13 +185,13 @@ impl Stream {
     }
 
     /// Writes the arena, finishes the encoder and submits it. Returns false if there was nothing.
-    pub(crate) fn submit(&mut self, queue: &wgpu::Queue) -> bool {
+    pub(crate) fn submit(&mut self, device: &wgpu::Device, queue: &wgpu::Queue) -> bool {
         self.pass = None;
         let Some(mut encoder) = self.encoder.take() else {
             return false;
         };
-        if let Some(t) = self.timer.as_mut() {
-            t.resolve(&mut encoder);
+        if let Some(p) = self.profiler.as_mut() {
+            p.resolve(device, &mut encoder);
         }
         let used = (self.current + 1).min(self.chunks.len());
         for chunk in &mut self.chunks[..used] {

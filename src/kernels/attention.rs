@@ -2,7 +2,7 @@
 
 use super::elementwise::Span;
 use super::rng::PHILOX;
-use super::{grid_for, launch, shader, Kernel, Source, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W};
 use crate::cpu::attention::AttentionShape;
 use crate::cpu::rng;
 use crate::device::Gpu;
@@ -68,6 +68,15 @@ fn params(s: &AttentionShape) -> Params {
     }
 }
 
+/// Scores, softmax and weighted sum over the causal triangle; `passes` arrays of the q/k/v size.
+fn attn_cost(s: &AttentionShape, passes: usize) -> Cost {
+    let pairs = (s.batch * s.heads * s.tokens * (s.tokens + 1) / 2) as f64;
+    Cost {
+        flops: pairs * (4 * s.head_dim) as f64 * (passes as f64 / 4.0).max(1.0),
+        bytes: (4 * passes * s.len()) as f64,
+    }
+}
+
 fn hd(s: &AttentionShape) -> [(&'static str, u32); 1] {
     [("HD", s.head_dim as u32)]
 }
@@ -78,7 +87,16 @@ fn hd(s: &AttentionShape) -> [(&'static str, u32); 1] {
 /// # Errors
 /// Kernel compilation or dispatch errors.
 pub fn forward(gpu: &Gpu, s: &AttentionShape, q: Span, k: Span, v: Span, o: Span, lse: Span) -> Result<()> {
-    launch(gpu, &ATTENTION, &hd(s), &[], &[q.buf, k.buf, v.buf, o.buf, lse.buf], &params(s), grid_for(s.rows(), 64))
+    launch(
+        gpu,
+        &ATTENTION,
+        &hd(s),
+        &[],
+        &[q.buf, k.buf, v.buf, o.buf, lse.buf],
+        &params(s),
+        grid_for(s.rows(), 64),
+        attn_cost(s, 4),
+    )
 }
 
 /// Records the backward pass into `dq`, `dk`, `dv` (`delta` is scratch of `s.rows()`).
@@ -110,6 +128,7 @@ pub fn backward(
         &[q.buf, k.buf, v.buf, o.buf, lse.buf, d_o.buf, dq.buf, &delta],
         &p,
         groups,
+        attn_cost(s, 6),
     )?;
     launch(
         gpu,
@@ -119,5 +138,6 @@ pub fn backward(
         &[q.buf, k.buf, v.buf, lse.buf, &delta, d_o.buf, dk.buf, dv.buf],
         &p,
         groups,
+        attn_cost(s, 6),
     )
 }

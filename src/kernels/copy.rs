@@ -1,7 +1,7 @@
 //! Launchers of `shaders/copy/`: strided copies and row gathers.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Kernel, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, R, W};
 use crate::cpu::copy::{Strided, COPY_RANK};
 use crate::device::{Gpu, GpuBuffer};
 use crate::error::Result;
@@ -71,7 +71,16 @@ pub fn copy_strided(
         d_off: dst.off + d.offset as u32,
         pad: 0,
     };
-    launch(gpu, &COPY_STRIDED, &[("ACC", u32::from(accumulate))], &[], &[src.buf, dst.buf], &p, grid_for(n, 256))
+    launch(
+        gpu,
+        &COPY_STRIDED,
+        &[("ACC", u32::from(accumulate))],
+        &[],
+        &[src.buf, dst.buf],
+        &p,
+        grid_for(n, 256),
+        Cost::elems(n, if accumulate { 3 } else { 2 }, if accumulate { 1.0 } else { 0.0 }),
+    )
 }
 
 #[repr(C)]
@@ -91,7 +100,16 @@ struct GatherParams {
 /// Kernel compilation or dispatch errors.
 pub fn gather_rows(gpu: &Gpu, count: usize, n: usize, x: Span, idx: &GpuBuffer, y: Span) -> Result<()> {
     let p = GatherParams { count: count as u32, n: n as u32, x_off: x.off, i_off: 0, y_off: y.off, pad: [0; 3] };
-    launch(gpu, &GATHER_ROWS, &[], &[], &[x.buf, idx, y.buf], &p, grid_for(count * n, 256))
+    launch(
+        gpu,
+        &GATHER_ROWS,
+        &[],
+        &[],
+        &[x.buf, idx, y.buf],
+        &p,
+        grid_for(count * n, 256),
+        Cost::elems(count * n, 2, 0.0),
+    )
 }
 
 /// Records `dx[r, :] = Σ_{idx[i]=r} dy[i, :]` with `inv` = CSR inverse map
@@ -109,5 +127,14 @@ pub fn gather_rows_bwd(gpu: &Gpu, rows: usize, n: usize, dy: Span, inv: &GpuBuff
         dx_off: u32,
     }
     let p = P { rows: rows as u32, n: n as u32, dy_off: dy.off, dx_off: dx.off };
-    launch(gpu, &GATHER_ROWS_BWD, &[], &[], &[dy.buf, inv, dx.buf], &p, grid_for(rows * n, 256))
+    launch(
+        gpu,
+        &GATHER_ROWS_BWD,
+        &[],
+        &[],
+        &[dy.buf, inv, dx.buf],
+        &p,
+        grid_for(rows * n, 256),
+        Cost::elems(rows * n, 2, 1.0),
+    )
 }

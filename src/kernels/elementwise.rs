@@ -1,6 +1,6 @@
 //! Launchers of `shaders/elementwise/`: unary ops, broadcasting binary ops, fill.
 
-use super::{grid_for, launch, shader, Kernel, Source, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W};
 use crate::cpu::elementwise::{Binary, Broadcast, Side, Unary};
 use crate::device::{Gpu, GpuBuffer};
 use crate::error::Result;
@@ -113,7 +113,7 @@ pub struct Span<'a> {
 pub fn unary(gpu: &Gpu, op: Unary, n: usize, x: Span, y: Span) -> Result<()> {
     let [p0, p1] = op.params();
     let params = UnaryParams { n: n as u32, off: [x.off, y.off, 0], p: [p0, p1, 0.0, 0.0] };
-    launch(gpu, &UNARY, &[("OP", op.code())], &[], &[x.buf, y.buf], &params, grid_for(n, WG))
+    launch(gpu, &UNARY, &[("OP", op.code())], &[], &[x.buf, y.buf], &params, grid_for(n, WG), Cost::elems(n, 2, 1.0))
 }
 
 /// Records `dx = dy·f'(x)` over `n` elements.
@@ -123,7 +123,16 @@ pub fn unary(gpu: &Gpu, op: Unary, n: usize, x: Span, y: Span) -> Result<()> {
 pub fn unary_bwd(gpu: &Gpu, op: Unary, n: usize, x: Span, dy: Span, dx: Span) -> Result<()> {
     let [p0, p1] = op.params();
     let params = UnaryParams { n: n as u32, off: [x.off, dy.off, dx.off], p: [p0, p1, 0.0, 0.0] };
-    launch(gpu, &UNARY_BWD, &[("OP", op.code())], &[], &[x.buf, dy.buf, dx.buf], &params, grid_for(n, WG))
+    launch(
+        gpu,
+        &UNARY_BWD,
+        &[("OP", op.code())],
+        &[],
+        &[x.buf, dy.buf, dx.buf],
+        &params,
+        grid_for(n, WG),
+        Cost::elems(n, 3, 2.0),
+    )
 }
 
 fn u4(v: [usize; 4]) -> [u32; 4] {
@@ -166,6 +175,7 @@ pub fn binary(gpu: &Gpu, op: Binary, bc: &Broadcast, a: Span, b: Span, y: Span) 
         &[a.buf, b.buf, y.buf],
         &params,
         grid_for(n, WG),
+        Cost::elems(n, 3, 1.0),
     )
 }
 
@@ -219,6 +229,7 @@ pub fn binary_bwd(
         &[a.buf, b.buf, dy.buf, d.buf],
         &params,
         grid_for(operand_len, WG),
+        Cost::elems(bc.len(), 3, 2.0),
     )
 }
 
@@ -236,5 +247,14 @@ struct FillParams {
 /// # Errors
 /// Kernel compilation or dispatch errors.
 pub fn fill(gpu: &Gpu, n: usize, y: Span, value: f32) -> Result<()> {
-    launch(gpu, &FILL, &[], &[], &[y.buf], &FillParams { n: n as u32, y_off: y.off, value, pad: 0 }, grid_for(n, WG))
+    launch(
+        gpu,
+        &FILL,
+        &[],
+        &[],
+        &[y.buf],
+        &FillParams { n: n as u32, y_off: y.off, value, pad: 0 },
+        grid_for(n, WG),
+        Cost::elems(n, 1, 0.0),
+    )
 }

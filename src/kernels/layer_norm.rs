@@ -1,7 +1,7 @@
 //! Launchers of `shaders/norm/`: LayerNorm forward and backward.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, reduce, shader, Kernel, R, W};
+use super::{grid_for, launch, reduce, shader, Cost, Kernel, R, W};
 use crate::device::Gpu;
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
@@ -63,7 +63,16 @@ pub fn forward(
         off: [u32; 5],
     }
     let p = P { rows: rows as u32, n: n as u32, eps, off: [x.off, gamma.off, beta.off, y.off, stats.off] };
-    launch(gpu, &LAYER_NORM, &[], &[], &[x.buf, gamma.buf, beta.buf, y.buf, stats.buf], &p, grid_for(rows, WG))
+    launch(
+        gpu,
+        &LAYER_NORM,
+        &[],
+        &[],
+        &[x.buf, gamma.buf, beta.buf, y.buf, stats.buf],
+        &p,
+        grid_for(rows, WG),
+        Cost::elems(rows * n, 2, 8.0),
+    )
 }
 
 /// Records the backward pass: `dx`, and `dgb = [dγ (n), dβ (n)]`.
@@ -90,7 +99,16 @@ pub fn backward(
         off: [u32; 6],
     }
     let p = P { rows: rows as u32, n: n as u32, off: [x.off, gamma.off, stats.off, dy.off, dx.off, 0] };
-    launch(gpu, &LAYER_NORM_BWD, &[], &[], &[x.buf, gamma.buf, stats.buf, dy.buf, dx.buf], &p, grid_for(rows, WG))?;
+    launch(
+        gpu,
+        &LAYER_NORM_BWD,
+        &[],
+        &[],
+        &[x.buf, gamma.buf, stats.buf, dy.buf, dx.buf],
+        &p,
+        grid_for(rows, WG),
+        Cost::elems(rows * n, 3, 12.0),
+    )?;
     let chunks = rows.div_ceil(CHUNK).max(1);
     let part = gpu.alloc((chunks * 2 * n * 4) as u64)?;
     #[repr(C)]
@@ -113,6 +131,15 @@ pub fn backward(
         dy_off: dy.off,
         pad: [0; 2],
     };
-    launch(gpu, &LAYER_NORM_BWD_W, &[], &[], &[x.buf, stats.buf, dy.buf, &part], &pw, grid_for(chunks * n, WG))?;
+    launch(
+        gpu,
+        &LAYER_NORM_BWD_W,
+        &[],
+        &[],
+        &[x.buf, stats.buf, dy.buf, &part],
+        &pw,
+        grid_for(chunks * n, WG),
+        Cost::elems(rows * n, 2, 6.0),
+    )?;
     reduce::sum_leading(gpu, chunks, 2 * n, Span { buf: &part, off: 0 }, dgb)
 }

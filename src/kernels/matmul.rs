@@ -2,7 +2,7 @@
 //! (from the adapter's tuned preference, see [`super::tuning`]), and split-K.
 
 use super::elementwise::Span;
-use super::{launch, reduce, shader, tuning, Kernel, Source, R, W};
+use super::{launch, reduce, shader, tuning, Cost, Kernel, Source, R, W};
 use crate::cpu::gemm::GemmShape;
 use crate::device::Gpu;
 use crate::error::{Error, Result};
@@ -269,7 +269,16 @@ pub fn gemm_with(
         pad: [0; 3],
     };
     let bias_buf = bias.map_or(a.buf, |x| x.buf);
-    launch(gpu, kernel, &defines, &overrides, &[a.buf, b.buf, bias_buf, out.buf], &params, groups)?;
+    launch(
+        gpu,
+        kernel,
+        &defines,
+        &overrides,
+        &[a.buf, b.buf, bias_buf, out.buf],
+        &params,
+        groups,
+        Cost { flops: s.flops(), bytes: (4 * (s.a_len() + s.b_len() + splits * s.c_len())) as f64 },
+    )?;
     if splits > 1 {
         reduce::sum_leading(gpu, splits, s.c_len(), out, c)?;
     }

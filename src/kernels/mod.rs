@@ -108,6 +108,23 @@ fn key(k: &Kernel, defines: &[(&str, u32)], overrides: &[(&str, f64)]) -> String
     key
 }
 
+/// The work of one dispatch, for the profiler's GFLOP/s and GB/s (estimates: unique bytes
+/// moved to and from memory, useful floating-point operations).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Cost {
+    /// Floating-point operations.
+    pub flops: f64,
+    /// Bytes read plus bytes written.
+    pub bytes: f64,
+}
+
+impl Cost {
+    /// `n` elements touched by `arrays` f32 arrays (reads plus writes), ~`flops_per` flops each.
+    pub fn elems(n: usize, arrays: usize, flops_per: f64) -> Cost {
+        Cost { flops: n as f64 * flops_per, bytes: (4 * n * arrays) as f64 }
+    }
+}
+
 /// Records one launch of `k` specialised by `defines` and `overrides`.
 ///
 /// # Errors
@@ -121,6 +138,7 @@ pub fn launch<P: Pod>(
     buffers: &[&GpuBuffer],
     params: &P,
     workgroups: [u32; 3],
+    cost: Cost,
 ) -> Result<()> {
     let pipeline = gpu.pipeline(&key(k, defines, overrides), || PipelineSpecOwned {
         source: compose(k, defines),
@@ -129,7 +147,14 @@ pub fn launch<P: Pod>(
         storage: k.storage.to_vec(),
         params_size: std::mem::size_of::<P>() as u64,
     })?;
-    gpu.dispatch(Dispatch { pipeline: &pipeline, buffers, params: bytemuck::bytes_of(params), workgroups })
+    gpu.dispatch(Dispatch {
+        pipeline: &pipeline,
+        buffers,
+        params: bytemuck::bytes_of(params),
+        workgroups,
+        flops: cost.flops,
+        bytes: cost.bytes,
+    })
 }
 
 /// Workgroup counts covering `groups` workgroups in a 2-D grid (x ≤ 65535); kernels recover

@@ -1,7 +1,7 @@
 //! Launchers of `shaders/optim/`: fused Adam and parameter EMA.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Kernel, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, R, W};
 use crate::cpu::optim::AdamScalars;
 use crate::device::Gpu;
 use crate::error::Result;
@@ -47,7 +47,7 @@ pub fn adam(gpu: &Gpu, s: &AdamScalars, n: usize, p: Span, g: Span, m: Span, v: 
         pad: 0.0,
     };
     debug_assert_eq!(m.off, v.off);
-    launch(gpu, &ADAM, &[], &[], &[p.buf, g.buf, m.buf, v.buf], &params, grid_for(n, 256))
+    launch(gpu, &ADAM, &[], &[], &[p.buf, g.buf, m.buf, v.buf], &params, grid_for(n, 256), Cost::elems(n, 7, 15.0))
 }
 
 /// Records `shadow ← shadow − (1 − decay)(shadow − p)` over `n` scalars.
@@ -64,5 +64,5 @@ pub fn ema(gpu: &Gpu, decay: f32, n: usize, p: Span, shadow: Span) -> Result<()>
         k: f32,
     }
     let params = P { n: n as u32, s_off: shadow.off, p_off: p.off, k: 1.0 - decay };
-    launch(gpu, &EMA, &[], &[], &[p.buf, shadow.buf], &params, grid_for(n, 256))
+    launch(gpu, &EMA, &[], &[], &[p.buf, shadow.buf], &params, grid_for(n, 256), Cost::elems(n, 3, 3.0))
 }

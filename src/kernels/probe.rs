@@ -2,7 +2,7 @@
 //! dispatch latency of an adapter.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Kernel, W};
+use super::{grid_for, launch, shader, Cost, Kernel, W};
 use crate::device::{Gpu, GpuBuffer};
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
@@ -46,7 +46,16 @@ pub const FMA_WG: u32 = 64;
 /// # Errors
 /// Kernel compilation or dispatch errors.
 pub fn fma(gpu: &Gpu, nacc: u32, groups: u32, iters: u32, out: &GpuBuffer) -> Result<f64> {
-    launch(gpu, &FMA, &[("NACC", nacc)], &[], &[out], &P { x: iters, pad: [0; 3] }, [groups, 1, 1])?;
+    launch(
+        gpu,
+        &FMA,
+        &[("NACC", nacc)],
+        &[],
+        &[out],
+        &P { x: iters, pad: [0; 3] },
+        [groups, 1, 1],
+        Cost { flops: 8.0 * f64::from(nacc) * f64::from(iters) * f64::from(groups) * f64::from(FMA_WG), bytes: 0.0 },
+    )?;
     Ok(8.0 * f64::from(nacc) * f64::from(iters) * f64::from(groups) * f64::from(FMA_WG))
 }
 
@@ -56,7 +65,16 @@ pub fn fma(gpu: &Gpu, nacc: u32, groups: u32, iters: u32, out: &GpuBuffer) -> Re
 /// Kernel compilation or dispatch errors.
 pub fn copy(gpu: &Gpu, n: usize, src: &GpuBuffer, dst: &GpuBuffer) -> Result<()> {
     let s = Span { buf: src, off: 0 };
-    launch(gpu, &COPY, &[], &[], &[s.buf, dst], &P { x: n as u32, pad: [0; 3] }, grid_for(n, 256))
+    launch(
+        gpu,
+        &COPY,
+        &[],
+        &[],
+        &[s.buf, dst],
+        &P { x: n as u32, pad: [0; 3] },
+        grid_for(n, 256),
+        Cost::elems(4 * n, 2, 0.0),
+    )
 }
 
 /// Records one empty dispatch.
@@ -64,5 +82,5 @@ pub fn copy(gpu: &Gpu, n: usize, src: &GpuBuffer, dst: &GpuBuffer) -> Result<()>
 /// # Errors
 /// Kernel compilation or dispatch errors.
 pub fn empty(gpu: &Gpu, out: &GpuBuffer) -> Result<()> {
-    launch(gpu, &EMPTY, &[], &[], &[out], &P { x: 0, pad: [0; 3] }, [1, 1, 1])
+    launch(gpu, &EMPTY, &[], &[], &[out], &P { x: 0, pad: [0; 3] }, [1, 1, 1], Cost::default())
 }

@@ -1,7 +1,7 @@
 //! Launchers of `shaders/reduce/`: row reductions, softmaxes, and column sums.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Kernel, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, R, W};
 use crate::cpu::reduce::{Reduce, Softmax};
 use crate::device::{Gpu, GpuBuffer};
 use crate::error::Result;
@@ -73,7 +73,16 @@ struct Rows8 {
 /// Kernel compilation or dispatch errors.
 pub fn reduce_rows(gpu: &Gpu, op: Reduce, rows: usize, n: usize, x: Span, y: Span) -> Result<()> {
     let p = Rows4 { rows: rows as u32, n: n as u32, off: [x.off, y.off] };
-    launch(gpu, &REDUCE_ROWS, &[("OP", op.code())], &[], &[x.buf, y.buf], &p, grid_for(rows, WG))
+    launch(
+        gpu,
+        &REDUCE_ROWS,
+        &[("OP", op.code())],
+        &[],
+        &[x.buf, y.buf],
+        &p,
+        grid_for(rows, WG),
+        Cost::elems(rows * n, 1, 2.0),
+    )
 }
 
 /// Records the gradient of [`reduce_rows`].
@@ -92,7 +101,16 @@ pub fn reduce_rows_bwd(
     dx: Span,
 ) -> Result<()> {
     let p = Rows8 { rows: rows as u32, n: n as u32, off: [x.off, y.off, dy.off, dx.off, 0, 0] };
-    launch(gpu, &REDUCE_ROWS_BWD, &[("OP", op.code())], &[], &[x.buf, y.buf, dy.buf, dx.buf], &p, grid_for(rows, WG))
+    launch(
+        gpu,
+        &REDUCE_ROWS_BWD,
+        &[("OP", op.code())],
+        &[],
+        &[x.buf, y.buf, dy.buf, dx.buf],
+        &p,
+        grid_for(rows, WG),
+        Cost::elems(rows * n, 2, 2.0),
+    )
 }
 
 /// Records a row softmax or log-softmax.
@@ -101,7 +119,16 @@ pub fn reduce_rows_bwd(
 /// Kernel compilation or dispatch errors.
 pub fn softmax(gpu: &Gpu, op: Softmax, rows: usize, n: usize, x: Span, y: Span) -> Result<()> {
     let p = Rows4 { rows: rows as u32, n: n as u32, off: [x.off, y.off] };
-    launch(gpu, &SOFTMAX, &[("OP", op.code())], &[], &[x.buf, y.buf], &p, grid_for(rows, WG))
+    launch(
+        gpu,
+        &SOFTMAX,
+        &[("OP", op.code())],
+        &[],
+        &[x.buf, y.buf],
+        &p,
+        grid_for(rows, WG),
+        Cost::elems(rows * n, 2, 5.0),
+    )
 }
 
 /// Records the gradient of [`softmax`] from its output.
@@ -110,7 +137,16 @@ pub fn softmax(gpu: &Gpu, op: Softmax, rows: usize, n: usize, x: Span, y: Span) 
 /// Kernel compilation or dispatch errors.
 pub fn softmax_bwd(gpu: &Gpu, op: Softmax, rows: usize, n: usize, y: Span, dy: Span, dx: Span) -> Result<()> {
     let p = Rows8 { rows: rows as u32, n: n as u32, off: [y.off, dy.off, dx.off, 0, 0, 0] };
-    launch(gpu, &SOFTMAX_BWD, &[("OP", op.code())], &[], &[y.buf, dy.buf, dx.buf], &p, grid_for(rows, WG))
+    launch(
+        gpu,
+        &SOFTMAX_BWD,
+        &[("OP", op.code())],
+        &[],
+        &[y.buf, dy.buf, dx.buf],
+        &p,
+        grid_for(rows, WG),
+        Cost::elems(rows * n, 3, 4.0),
+    )
 }
 
 /// Rows per chunk of one column-sum pass.
@@ -141,7 +177,16 @@ pub fn sum_leading(gpu: &Gpu, rows: usize, n: usize, x: Span, y: Span) -> Result
         let src = scratch.last().map_or(x, |b| Span { buf: b, off: 0 });
         let dst = fresh.as_ref().map_or(y, |b| Span { buf: b, off: 0 });
         let p = P { rows: rows as u32, n: n as u32, chunk: chunk as u32, x_off: src.off, y_off: dst.off, pad: [0; 3] };
-        launch(gpu, &SUM_LEADING, &[], &[], &[src.buf, dst.buf], &p, grid_for(chunks * n, WG))?;
+        launch(
+            gpu,
+            &SUM_LEADING,
+            &[],
+            &[],
+            &[src.buf, dst.buf],
+            &p,
+            grid_for(chunks * n, WG),
+            Cost::elems(rows * n, 1, 1.0),
+        )?;
         match fresh {
             None => return Ok(()),
             Some(b) => scratch.push(b),

@@ -1,7 +1,7 @@
 //! Launchers of `shaders/rng/`: Philox random fills and dropout.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Kernel, Source, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W};
 use crate::cpu::rng;
 use crate::device::Gpu;
 use crate::error::Result;
@@ -74,7 +74,7 @@ pub fn fill(gpu: &Gpu, dist: Dist, seed: u64, offset: u64, n: usize, y: Span) ->
         Dist::Normal { mean, std } => (1, mean, std),
     };
     let p = RngParams { n: n as u32, y_off: y.off, key: rng::key(seed), offset: split(offset), lo, hi };
-    launch(gpu, &RNG, &[("DIST", code)], &[], &[y.buf], &p, grid_for(n.div_ceil(4), 64))
+    launch(gpu, &RNG, &[("DIST", code)], &[], &[y.buf], &p, grid_for(n.div_ceil(4), 64), Cost::elems(n, 1, 40.0))
 }
 
 #[repr(C)]
@@ -94,5 +94,5 @@ struct DropoutParams {
 /// Kernel compilation or dispatch errors.
 pub fn dropout(gpu: &Gpu, prob: f32, seed: u64, offset: u64, n: usize, x: Span, y: Span) -> Result<()> {
     let p = DropoutParams { n: n as u32, x_off: x.off, y_off: y.off, prob, key: rng::key(seed), offset: split(offset) };
-    launch(gpu, &DROPOUT, &[], &[], &[x.buf, y.buf], &p, grid_for(n, 256))
+    launch(gpu, &DROPOUT, &[], &[], &[x.buf, y.buf], &p, grid_for(n, 256), Cost::elems(n, 2, 40.0))
 }

@@ -21,6 +21,16 @@ pub(crate) enum Storage {
     Cpu64(RwLock<Vec<f64>>),
 }
 
+impl Drop for Storage {
+    fn drop(&mut self) {
+        match self {
+            Storage::Cpu(v) => crate::profile::cpu_free((read(v).len() * 4) as u64),
+            Storage::Cpu64(v) => crate::profile::cpu_free((read(v).len() * 8) as u64),
+            Storage::Gpu { .. } => {}
+        }
+    }
+}
+
 /// An n-dimensional array of f32 (f64 on [`Device::CpuF64`]) on one device.
 #[derive(Clone)]
 pub struct Tensor {
@@ -36,6 +46,11 @@ pub fn numel(shape: &[usize]) -> usize {
 
 impl Tensor {
     pub(crate) fn from_storage(storage: Storage, shape: &[usize]) -> Tensor {
+        match &storage {
+            Storage::Cpu(v) => crate::profile::cpu_alloc((read(v).len() * 4) as u64),
+            Storage::Cpu64(v) => crate::profile::cpu_alloc((read(v).len() * 8) as u64),
+            Storage::Gpu { .. } => {}
+        }
         Tensor { storage: Arc::new(storage), offset: 0, shape: shape.to_vec() }
     }
 
@@ -369,12 +384,13 @@ impl_elem!(f64, Cpu64);
 
 /// Calls the generic CPU implementation `$f::<T>` with `T` the precision of CPU device `$dev`.
 macro_rules! by_precision {
-    ($dev:expr, $f:ident ( $($arg:expr),* $(,)? )) => {
+    ($dev:expr, $f:ident ( $($arg:expr),* $(,)? )) => {{
+        let _scope = $crate::profile::cpu_scope(stringify!($f));
         match $dev {
             $crate::device::Device::Cpu => $f::<f32>($($arg),*),
             $crate::device::Device::CpuF64 => $f::<f64>($($arg),*),
             $crate::device::Device::Gpu(_) => unreachable!("by_precision on a GPU device"),
         }
-    };
+    }};
 }
 pub(crate) use by_precision;

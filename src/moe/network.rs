@@ -1,0 +1,268 @@
+//! The Gaussian-mixture student network (spec §3): minGPT backbone over observation tokens,
+//! a head `Linear(E, 100)–SiLU–Linear(100, H)`, separate mean and Cholesky heads, and a gating
+//! head on the *detached* feature.
+
+use crate::autodiff::{Tape, Var};
+use crate::cpu::elementwise::{Binary, Unary};
+use crate::cpu::reduce::Softmax;
+use crate::error::{Error, Result};
+use crate::nn::{Gpt, GptConfig, Linear, LinearInit, Mlp, ParamBuilder, ResidualMlp};
+use crate::tensor::Tensor;
+
+/// Architecture of an expert head (mean or Cholesky).
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeadConfig {
+    /// Hidden width.
+    pub hidden: usize,
+    /// Hidden layers (MLP) or layers of residual blocks (two per block).
+    pub layers: usize,
+    /// Residual MLP instead of a plain MLP.
+    pub residual: bool,
+    /// Activation.
+    pub act: Activation,
+}
+
+/// Activations available in configs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// ReLU.
+    Relu,
+    /// Mish (the reference configs' intent).
+    Mish,
+    /// SiLU.
+    Silu,
+    /// GELU (erf).
+    Gelu,
+}
+
+impl Activation {
+    fn unary(self) -> Unary {
+        match self {
+            Activation::Relu => Unary::Relu,
+            Activation::Mish => Unary::Mish,
+            Activation::Silu => Unary::Silu,
+            Activation::Gelu => Unary::Gelu,
+        }
+    }
+}
+
+/// Sizes of the student.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StudentConfig {
+    /// Observation features per token.
+    pub obs_dim: usize,
+    /// Action dimension d.
+    pub act_dim: usize,
+    /// Experts Z.
+    pub experts: usize,
+    /// Observation window T.
+    pub window: usize,
+    /// Transformer backbone (None: the heads read the raw observation).
+    pub gpt: Option<GptConfig>,
+    /// Feature width H after the head.
+    pub feature: usize,
+    /// Mean head.
+    pub mean: HeadConfig,
+    /// Cholesky head.
+    pub cov: HeadConfig,
+    /// Full covariance (else diagonal).
+    pub full_cov: bool,
+    /// Gating head (hidden width, layers); None: fixed uniform gating.
+    pub gating: Option<(usize, usize)>,
+    /// Expert std at initialisation.
+    pub init_std: f32,
+    /// Floor of the Cholesky diagonal.
+    pub min_std: f32,
+}
+
+impl StudentConfig {
+    /// The Avoiding-size student of the spec (§2.8; heads as the PyTorch anchor, ReLU).
+    pub fn avoiding() -> Self {
+        let head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Relu };
+        StudentConfig {
+            obs_dim: 4,
+            act_dim: 2,
+            experts: 8,
+            window: 5,
+            gpt: Some(GptConfig {
+                width: 72,
+                layers: 4,
+                heads: 4,
+                max_tokens: 5,
+                attn_dropout: 0.0,
+                resid_dropout: 0.0,
+                embd_dropout: 0.0,
+            }),
+            feature: 512,
+            mean: head,
+            cov: head,
+            full_cov: true,
+            gating: Some((64, 2)),
+            init_std: 1.0,
+            min_std: 1e-4,
+        }
+    }
+
+    /// Outputs of the Cholesky head per expert: d(d+1)/2 (full) or d (diagonal).
+    pub fn chol_params(&self) -> usize {
+        if self.full_cov {
+            self.act_dim * (self.act_dim + 1) / 2
+        } else {
+            self.act_dim
+        }
+    }
+}
+
+enum Head {
+    Plain(Mlp),
+    Residual(ResidualMlp),
+}
+
+impl Head {
+    fn new(pb: &mut ParamBuilder, name: &str, fan_in: usize, c: &HeadConfig, fan_out: usize) -> Self {
+        let init = LinearInit::Orthogonal(0.01);
+        if c.residual {
+            Head::Residual(ResidualMlp::new(pb, name, fan_in, c.hidden, c.layers, fan_out, c.act.unary(), init))
+        } else {
+            Head::Plain(Mlp::new(pb, name, fan_in, c.hidden, c.layers, fan_out, c.act.unary(), init))
+        }
+    }
+
+    fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        match self {
+            Head::Plain(m) => m.forward(tape, x),
+            Head::Residual(m) => m.forward(tape, x),
+        }
+    }
+}
+
+/// The network's outputs for a batch of observation windows.
+pub struct StudentOut {
+    /// Expert means `[B, T, Z, d]`.
+    pub mean: Var,
+    /// Cholesky factors `[B, T, Z, d, d]` (lower-triangular, positive diagonal).
+    pub chol: Var,
+    /// Log gating probabilities `[B, T, Z]` (None for uniform gating).
+    pub log_gates: Option<Var>,
+}
+
+/// The student network.
+pub struct StudentNet {
+    /// Its configuration.
+    pub cfg: StudentConfig,
+    tok: Option<Linear>,
+    gpt: Option<Gpt>,
+    head1: Linear,
+    head2: Linear,
+    mean: Head,
+    cov: Head,
+    gating: Option<ResidualMlp>,
+    /// Constant selection matrix `[k, d·d]` filling the lower triangle from k head outputs.
+    fill: Tensor,
+    /// `[d·d]` masks of the diagonal and of the rest.
+    diag: Tensor,
+    off_diag: Tensor,
+}
+
+impl StudentNet {
+    /// Declares the network's parameters and builds its constants on `device`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidArgument`] for inconsistent sizes; device errors.
+    pub fn new(pb: &mut ParamBuilder, cfg: StudentConfig, device: &crate::Device) -> Result<Self> {
+        if cfg.act_dim == 0 || cfg.experts == 0 || cfg.window == 0 {
+            return Err(Error::invalid("student", "action dimension, experts and window must be positive"));
+        }
+        let (z, d) = (cfg.experts, cfg.act_dim);
+        let (tok, gpt, width) = match &cfg.gpt {
+            Some(g) => {
+                let tok = Linear::new(pb, "tok", cfg.obs_dim, g.width, LinearInit::Normal(0.02));
+                (Some(tok), Some(Gpt::new(pb, "gpt", *g)?), g.width)
+            }
+            None => (None, None, cfg.obs_dim),
+        };
+        let head1 = Linear::new(pb, "head1", width, 100, LinearInit::Torch);
+        let head2 = Linear::new(pb, "head2", 100, cfg.feature, LinearInit::Torch);
+        let mean = Head::new(pb, "mean", cfg.feature, &cfg.mean, z * d);
+        let cov = Head::new(pb, "cov", cfg.feature, &cfg.cov, z * cfg.chol_params());
+        let gating = cfg
+            .gating
+            .map(|(h, l)| ResidualMlp::new(pb, "gating", cfg.feature, h, l, z, Unary::Mish, LinearInit::Torch));
+        // Lower-triangle fill (row-major over j ≤ i) and diagonal masks.
+        let k = cfg.chol_params();
+        let mut fill = vec![0f32; k * d * d];
+        let mut slot = 0;
+        for i in 0..d {
+            for j in 0..d {
+                if (cfg.full_cov && j <= i) || (!cfg.full_cov && j == i) {
+                    fill[slot * d * d + i * d + j] = 1.0;
+                    slot += 1;
+                }
+            }
+        }
+        let diag: Vec<f32> = (0..d * d).map(|e| f32::from(u8::from(e / d == e % d))).collect();
+        let off: Vec<f32> = diag.iter().map(|v| 1.0 - v).collect();
+        Ok(StudentNet {
+            fill: Tensor::from_slice(device, &fill, &[k, d * d])?,
+            diag: Tensor::from_slice(device, &diag, &[d * d])?,
+            off_diag: Tensor::from_slice(device, &off, &[d * d])?,
+            cfg,
+            tok,
+            gpt,
+            head1,
+            head2,
+            mean,
+            cov,
+            gating,
+        })
+    }
+
+    /// The feature `[B, T, H]` of observation windows `[B, T, obs_dim]`.
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn features(&self, tape: &Tape, obs: &Var) -> Result<Var> {
+        let s = obs.shape();
+        if s.len() != 3 || s[2] != self.cfg.obs_dim || s[1] > self.cfg.window {
+            return Err(Error::shape(
+                "student",
+                format!("observations {s:?}; expected [batch, ≤{}, {}]", self.cfg.window, self.cfg.obs_dim),
+            ));
+        }
+        let x = match (&self.tok, &self.gpt) {
+            (Some(tok), Some(gpt)) => gpt.forward(tape, &tok.forward(tape, obs)?)?,
+            _ => obs.clone(),
+        };
+        let h = self.head1.forward(tape, &x)?;
+        let h = tape.unary(&h, Unary::Silu)?;
+        self.head2.forward(tape, &h)
+    }
+
+    /// Means, Cholesky factors and log gates for observation windows `[B, T, obs_dim]`.
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn forward(&self, tape: &Tape, obs: &Var) -> Result<StudentOut> {
+        let (b, t) = (obs.shape()[0], obs.shape()[1]);
+        let (z, d) = (self.cfg.experts, self.cfg.act_dim);
+        let f = self.features(tape, obs)?;
+        let mean = tape.reshape(&self.mean.forward(tape, &f)?, &[b, t, z, d])?;
+        let raw = self.cov.forward(tape, &f)?;
+        let raw = tape.reshape(&raw, &[b * t * z, self.cfg.chol_params()])?;
+        let full = tape.matmul(&raw, &tape.constant(self.fill.clone()), false, false)?;
+        // L_ii = softplus(raw_ii + c) + min_std with c = softplus⁻¹(init_std − min_std).
+        let c = f64::from(self.cfg.init_std - self.cfg.min_std).exp_m1().ln() as f32;
+        let shifted = tape.unary(&full, Unary::AddScalar(c))?;
+        let sp = tape.unary(&shifted, Unary::Softplus)?;
+        let sp = tape.unary(&sp, Unary::AddScalar(self.cfg.min_std))?;
+        let diag = tape.binary(&sp, &tape.constant(self.diag.clone()), Binary::Mul)?;
+        let off = tape.binary(&full, &tape.constant(self.off_diag.clone()), Binary::Mul)?;
+        let chol = tape.reshape(&tape.add(&diag, &off)?, &[b, t, z, d, d])?;
+        let log_gates = match &self.gating {
+            Some(g) => Some(tape.softmax(&g.forward(tape, &f.detach())?, Softmax::LogSoftmax)?),
+            None => None,
+        };
+        Ok(StudentOut { mean, chol, log_gates })
+    }
+}
