@@ -84,25 +84,26 @@ impl Unary {
     }
 
     /// `f(x)`.
+    #[inline(always)]
     pub fn f<T: Real>(self, x: T) -> T {
         use Unary::*;
         let one = T::one();
         let half = T::of(0.5);
         match self {
             Neg => -x,
-            Exp => x.exp(),
+            Exp => x.vexp(),
             Log => x.ln(),
             Sqrt => x.sqrt(),
             Square => x * x,
             Recip => one / x,
-            Tanh => x.tanh(),
+            Tanh => x.vtanh(),
             Sigmoid => sigmoid(x),
             Softplus => softplus(x),
             Relu => x.max(T::zero()),
             Gelu => half * x * (one + (x * T::of(std::f64::consts::FRAC_1_SQRT_2)).erf()),
-            GeluTanh => half * x * (one + gelu_tanh_inner(x).tanh()),
+            GeluTanh => half * x * (one + gelu_tanh_inner(x).vtanh()),
             Silu => x * sigmoid(x),
-            Mish => x * softplus(x).tanh(),
+            Mish => x * softplus(x).vtanh(),
             Abs => x.abs(),
             Scale(c) => x * T::of(f64::from(c)),
             AddScalar(c) => x + T::of(f64::from(c)),
@@ -111,19 +112,20 @@ impl Unary {
     }
 
     /// `f'(x)`.
+    #[inline(always)]
     pub fn df<T: Real>(self, x: T) -> T {
         use Unary::*;
         let one = T::one();
         let half = T::of(0.5);
         match self {
             Neg => -one,
-            Exp => x.exp(),
+            Exp => x.vexp(),
             Log => one / x,
             Sqrt => half / x.sqrt(),
             Square => x + x,
             Recip => -one / (x * x),
             Tanh => {
-                let t = x.tanh();
+                let t = x.vtanh();
                 one - t * t
             }
             Sigmoid => {
@@ -146,11 +148,11 @@ impl Unary {
             }
             Gelu => {
                 let cdf = half * (one + (x * T::of(std::f64::consts::FRAC_1_SQRT_2)).erf());
-                let pdf = (-half * x * x).exp() * T::of(1.0 / (2.0 * std::f64::consts::PI).sqrt());
+                let pdf = (-half * x * x).vexp() * T::of(1.0 / (2.0 * std::f64::consts::PI).sqrt());
                 cdf + x * pdf
             }
             GeluTanh => {
-                let t = gelu_tanh_inner(x).tanh();
+                let t = gelu_tanh_inner(x).vtanh();
                 let inner_d = T::of((2.0 / std::f64::consts::PI).sqrt()) * (one + T::of(3.0 * 0.044715) * x * x);
                 half * (one + t) + half * x * (one - t * t) * inner_d
             }
@@ -160,7 +162,7 @@ impl Unary {
             }
             Mish => {
                 let sp = softplus(x);
-                let t = sp.tanh();
+                let t = sp.vtanh();
                 let dsp = if x > T::of(20.0) { one } else { sigmoid(x) };
                 t + x * (one - t * t) * dsp
             }
@@ -211,38 +213,128 @@ impl Unary {
     }
 }
 
+#[inline(always)]
 fn sigmoid<T: Real>(x: T) -> T {
+    // exp(−|x|) never overflows; select the branch arithmetically so loops vectorise.
     let one = T::one();
+    let e = (-x.abs()).vexp();
+    let pos = one / (one + e);
     if x >= T::zero() {
-        one / (one + (-x).exp())
+        pos
     } else {
-        let e = x.exp();
-        e / (one + e)
+        one - pos
     }
 }
 
+#[inline(always)]
 fn softplus<T: Real>(x: T) -> T {
-    if x > T::of(20.0) {
-        x
-    } else {
-        x.exp().ln_1p()
-    }
+    x.vsoftplus()
 }
 
+#[inline(always)]
 fn gelu_tanh_inner<T: Real>(x: T) -> T {
     T::of((2.0 / std::f64::consts::PI).sqrt()) * (x + T::of(0.044715) * x * x * x)
 }
 
+/// Evaluates `$body` with `$o` bound to `$op` as a per-variant constant, so that the inlined
+/// `f`/`df` fold to straight-line code inside the body's loop.
+macro_rules! specialise_unary {
+    ($op:expr, $o:ident => $body:expr) => {
+        match $op {
+            Unary::Neg => {
+                let $o = Unary::Neg;
+                $body
+            }
+            Unary::Exp => {
+                let $o = Unary::Exp;
+                $body
+            }
+            Unary::Log => {
+                let $o = Unary::Log;
+                $body
+            }
+            Unary::Sqrt => {
+                let $o = Unary::Sqrt;
+                $body
+            }
+            Unary::Square => {
+                let $o = Unary::Square;
+                $body
+            }
+            Unary::Recip => {
+                let $o = Unary::Recip;
+                $body
+            }
+            Unary::Tanh => {
+                let $o = Unary::Tanh;
+                $body
+            }
+            Unary::Sigmoid => {
+                let $o = Unary::Sigmoid;
+                $body
+            }
+            Unary::Softplus => {
+                let $o = Unary::Softplus;
+                $body
+            }
+            Unary::Relu => {
+                let $o = Unary::Relu;
+                $body
+            }
+            Unary::Gelu => {
+                let $o = Unary::Gelu;
+                $body
+            }
+            Unary::GeluTanh => {
+                let $o = Unary::GeluTanh;
+                $body
+            }
+            Unary::Silu => {
+                let $o = Unary::Silu;
+                $body
+            }
+            Unary::Mish => {
+                let $o = Unary::Mish;
+                $body
+            }
+            Unary::Abs => {
+                let $o = Unary::Abs;
+                $body
+            }
+            Unary::Scale(c) => {
+                let $o = Unary::Scale(c);
+                $body
+            }
+            Unary::AddScalar(c) => {
+                let $o = Unary::AddScalar(c);
+                $body
+            }
+            Unary::Clamp(lo, hi) => {
+                let $o = Unary::Clamp(lo, hi);
+                $body
+            }
+        }
+    };
+}
+
 /// `y = f(x)` elementwise.
 pub fn unary<T: Real>(op: Unary, x: &[T], y: &mut [T]) {
-    y.iter_mut().zip(x).for_each(|(y, &x)| *y = op.f(x));
+    super::parallel(y, 1, |start, ys| {
+        let xs = &x[start..start + ys.len()];
+        specialise_unary!(op, o => ys.iter_mut().zip(xs).for_each(|(y, &x)| *y = o.f(x)))
+    });
 }
 
 /// `dx = dy · f'(x)` elementwise.
 pub fn unary_bwd<T: Real>(op: Unary, x: &[T], dy: &[T], dx: &mut [T]) {
-    for ((dx, &x), &dy) in dx.iter_mut().zip(x).zip(dy) {
-        *dx = dy * op.df(x);
-    }
+    super::parallel(dx, 1, |start, out| {
+        let (xs, gs) = (&x[start..start + out.len()], &dy[start..start + out.len()]);
+        specialise_unary!(op, o => {
+            for ((d, &x), &g) in out.iter_mut().zip(xs).zip(gs) {
+                *d = g * o.df(x);
+            }
+        })
+    });
 }
 
 /// A broadcasting binary function `y = a ∘ b`.
@@ -406,12 +498,35 @@ impl Broadcast {
     }
 }
 
-/// `y = a ∘ b` with broadcasting (see [`Broadcast`]).
-pub fn binary<T: Real>(op: Binary, bc: &Broadcast, a: &[T], b: &[T], y: &mut [T]) {
-    for (i, y) in y.iter_mut().enumerate().take(bc.len()) {
-        let (oa, ob) = bc.offsets(i);
-        *y = op.f(a[oa], b[ob]);
+/// One output row of a binary op, specialised for contiguous and broadcast operands.
+#[inline(always)]
+fn binary_row<T: Real>(row: &mut [T], a: &[T], sa: usize, b: &[T], sb: usize, f: impl Fn(T, T) -> T) {
+    let n = row.len();
+    match (sa, sb) {
+        (1, 1) => row.iter_mut().zip(&a[..n]).zip(&b[..n]).for_each(|((y, &u), &v)| *y = f(u, v)),
+        (1, 0) => row.iter_mut().zip(&a[..n]).for_each(|(y, &u)| *y = f(u, b[0])),
+        (0, 1) => row.iter_mut().zip(&b[..n]).for_each(|(y, &v)| *y = f(a[0], v)),
+        _ => row.iter_mut().enumerate().for_each(|(i, y)| *y = f(a[i * sa], b[i * sb])),
     }
+}
+
+/// `y = a ∘ b` with broadcasting (see [`Broadcast`]), row by row along the innermost dim.
+pub fn binary<T: Real>(op: Binary, bc: &Broadcast, a: &[T], b: &[T], y: &mut [T]) {
+    let inner = bc.dims[MAX_RANK - 1];
+    let (sa, sb) = (bc.stride_a[MAX_RANK - 1], bc.stride_b[MAX_RANK - 1]);
+    let y = &mut y[..bc.len()];
+    super::parallel(y, inner, |start, out| {
+        for (r, row) in out.chunks_mut(inner.max(1)).enumerate() {
+            let (oa, ob) = bc.offsets(start + r * inner);
+            let (a, b) = (&a[oa..], &b[ob..]);
+            match op {
+                Binary::Add => binary_row(row, a, sa, b, sb, |u, v| u + v),
+                Binary::Sub => binary_row(row, a, sa, b, sb, |u, v| u - v),
+                Binary::Mul => binary_row(row, a, sa, b, sb, |u, v| u * v),
+                Binary::Div => binary_row(row, a, sa, b, sb, |u, v| u / v),
+            }
+        }
+    });
 }
 
 /// Gradient of one operand: `d[side] = Σ dy · ∂(a∘b)/∂side` summed over the dims where that

@@ -8,6 +8,7 @@
 pub mod attention;
 pub mod copy;
 pub mod elementwise;
+pub mod fastmath;
 pub mod gemm;
 pub mod layer_norm;
 pub mod optim;
@@ -15,6 +16,29 @@ pub mod reduce;
 pub mod rng;
 
 use num_traits::Float;
+
+/// Elements below which a map runs on one thread.
+const PAR_MIN: usize = 1 << 15;
+
+/// Runs `f(start, chunk)` over `out` split into one contiguous chunk per core (chunk boundaries
+/// are multiples of `granule`), on scoped threads when `out` is large. For elementwise maps
+/// only: every element's value is independent of the split, so results do not depend on it.
+pub(crate) fn parallel<T: Send>(out: &mut [T], granule: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let n = out.len();
+    if threads < 2 || n < PAR_MIN {
+        f(0, out);
+        return;
+    }
+    let granule = granule.max(1);
+    let chunk = n.div_ceil(threads).div_ceil(granule) * granule;
+    std::thread::scope(|s| {
+        for (i, part) in out.chunks_mut(chunk).enumerate() {
+            let f = &f;
+            s.spawn(move || f(i * chunk, part));
+        }
+    });
+}
 
 /// A floating-point type the CPU implementations run in: `f32` or `f64`.
 pub trait Real:
@@ -32,6 +56,12 @@ pub trait Real:
 {
     /// The error function.
     fn erf(self) -> Self;
+    /// `eˣ` (vectorisable approximation in f32, libm in f64).
+    fn vexp(self) -> Self;
+    /// `tanh x` (as [`Real::vexp`]).
+    fn vtanh(self) -> Self;
+    /// `ln(1 + eˣ)`, linear above 20 (as [`Real::vexp`]).
+    fn vsoftplus(self) -> Self;
     /// Conversion from f64 (rounding for f32).
     fn of(x: f64) -> Self;
     /// Conversion to f64.
@@ -59,12 +89,27 @@ pub trait Real:
 }
 
 impl Real for f32 {
+    #[inline(always)]
     fn erf(self) -> Self {
-        libm::erff(self)
+        fastmath::erf(self)
     }
+    #[inline(always)]
+    fn vexp(self) -> Self {
+        fastmath::exp(self)
+    }
+    #[inline(always)]
+    fn vtanh(self) -> Self {
+        fastmath::tanh(self)
+    }
+    #[inline(always)]
+    fn vsoftplus(self) -> Self {
+        fastmath::softplus(self)
+    }
+    #[inline(always)]
     fn of(x: f64) -> Self {
         x as f32
     }
+    #[inline(always)]
     fn to64(self) -> f64 {
         f64::from(self)
     }
@@ -105,12 +150,31 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
+    #[inline(always)]
     fn erf(self) -> Self {
         libm::erf(self)
     }
+    #[inline(always)]
+    fn vexp(self) -> Self {
+        self.exp()
+    }
+    #[inline(always)]
+    fn vtanh(self) -> Self {
+        self.tanh()
+    }
+    #[inline(always)]
+    fn vsoftplus(self) -> Self {
+        if self > 20.0 {
+            self
+        } else {
+            self.exp().ln_1p()
+        }
+    }
+    #[inline(always)]
     fn of(x: f64) -> Self {
         x
     }
+    #[inline(always)]
     fn to64(self) -> f64 {
         self
     }

@@ -92,8 +92,18 @@ fn binary_bwd_cpu<T: Elem>(
     Ok(T::tensor(d, operand.shape()))
 }
 
+/// Whether `operand` broadcasts against `out` only along leading dims (its shape, with leading
+/// 1s dropped, is a suffix of `out`'s): then its gradient is a sum over rows.
+fn leading_broadcast(operand: &[usize], out: &[usize]) -> bool {
+    let first = operand.iter().position(|&d| d != 1).unwrap_or(operand.len());
+    let core = &operand[first..];
+    out.len() >= core.len() && &out[out.len() - core.len()..] == core
+}
+
 /// Gradient of operand `side` of [`binary`], reduced over its broadcast dims (same shape as
-/// the operand).
+/// the operand). Unbroadcast operands take the direct forms (`dy`, `−dy`, `dy·b`, `dy/b`, …);
+/// operands broadcast along leading dims reduce the full-size contribution with the parallel
+/// column sum; anything else uses the general broadcast-reduction kernel.
 ///
 /// # Errors
 /// [`Error::Shape`] if `dy` is not the broadcast shape; device mismatch; GPU errors.
@@ -102,14 +112,36 @@ pub fn binary_bwd(a: &Tensor, b: &Tensor, dy: &Tensor, op: Binary, side: Side) -
     if dy.shape() != shape.as_slice() {
         return Err(Error::shape("binary_bwd", format!("dy {:?} vs output {shape:?}", dy.shape())));
     }
+    same_device("binary_bwd", &[a, b, dy])?;
+    let (operand, other) = if side == Side::A { (a, b) } else { (b, a) };
+    // The full-size contribution dy · ∂(a∘b)/∂operand, when it has a direct form.
+    let direct = match (op, side) {
+        (Binary::Add, _) => Some(dy.clone()),
+        (Binary::Sub, Side::A) => Some(dy.clone()),
+        (Binary::Sub, Side::B) => Some(unary(dy, Unary::Neg)?),
+        (Binary::Mul, _) => Some(binary(dy, other, Binary::Mul)?),
+        (Binary::Div, Side::A) => Some(binary(dy, b, Binary::Div)?),
+        (Binary::Div, Side::B) => None,
+    };
+    match direct {
+        Some(full) if operand.shape() == shape.as_slice() => Ok(full),
+        Some(full) if leading_broadcast(operand.shape(), &shape) => {
+            let n = operand.numel().max(1);
+            super::sum_leading(&full.reshape(&[full.numel() / n, n])?)?.reshape(operand.shape())
+        }
+        _ => binary_bwd_general(a, b, dy, op, side, &bc),
+    }
+}
+
+fn binary_bwd_general(a: &Tensor, b: &Tensor, dy: &Tensor, op: Binary, side: Side, bc: &Broadcast) -> Result<Tensor> {
     let operand = if side == Side::A { a } else { b };
-    match same_device("binary_bwd", &[a, b, dy])? {
+    match dy.device() {
         Device::Gpu(g) => {
             let d = Tensor::uninit(&g, operand.shape())?;
-            k::binary_bwd(&g, op, &bc, side, operand.numel(), span(a), span(b), span(dy), span(&d))?;
+            k::binary_bwd(&g, op, bc, side, operand.numel(), span(a), span(b), span(dy), span(&d))?;
             Ok(d)
         }
-        d => by_precision!(d, binary_bwd_cpu(op, &bc, side, a, b, dy)),
+        d => by_precision!(d, binary_bwd_cpu(op, bc, side, a, b, dy)),
     }
 }
 
