@@ -81,6 +81,10 @@ const PAIRS: &[(&[usize], &[usize])] = &[
     (&[2, 3, 4, 5, 6], &[4, 5, 6]),
     (&[2, 3, 4, 5], &[3, 1, 5]),
     (&[33, 1], &[1, 127]),
+    // vec4 kernels: unbroadcast (mode 0), b a repeated row (mode 1), a a repeated row (mode 2).
+    (&[5, 12], &[5, 12]),
+    (&[7, 16], &[16]),
+    (&[12], &[5, 12]),
 ];
 
 fn check_binary(op: Binary) {

@@ -66,7 +66,9 @@ fn softmaxes_match_cpu_on_awkward_shapes() {
 fn sum_leading_matches_cpu_across_multi_pass_trees() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(3);
-    for &(rows, n) in &[(1, 1), (3, 17), (64, 3), (65, 3), (127, 33), (4097, 5), (5000, 1)] {
+    for &(rows, n) in
+        &[(1, 1), (3, 17), (64, 3), (65, 3), (127, 33), (4097, 5), (5000, 1), (65, 8), (1000, 72), (4100, 4)]
+    {
         let x = rng.vec(rows * n, -1.0, 1.0);
         let (xg, xc) = pair(&g.dev, &x, &[rows, n]);
         let got = ops::sum_leading(&xg).unwrap();

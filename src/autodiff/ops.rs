@@ -42,9 +42,10 @@ impl Tape<'_> {
     pub fn matmul(&self, a: &Var, b: &Var, trans_a: bool, trans_b: bool) -> Result<Var> {
         let y = t::matmul(&a.value, &b.value, trans_a, trans_b)?;
         let (av, bv) = (a.value.clone(), b.value.clone());
+        let n = need(&[a, b]);
         Ok(self.record(y, &[a, b], move |dy| {
-            let (da, db) = t::matmul_bwd(&av, &bv, dy, trans_a, trans_b)?;
-            Ok(vec![Some(da), Some(db)])
+            let (da, db) = t::matmul_bwd_some(&av, &bv, dy, trans_a, trans_b, n[0], n[1])?;
+            Ok(vec![da, db])
         }))
     }
 

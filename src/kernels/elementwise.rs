@@ -41,12 +41,36 @@ pub const BINARY_BWD: Kernel = Kernel {
     storage: &[R, R, R, W],
     variants: &BINARY_BWD_VARIANTS,
 };
+/// `y = f(x)`, four elements per invocation.
+pub const UNARY_VEC4: Kernel = Kernel {
+    source: shader!("elementwise/unary_vec4.wgsl"),
+    includes: &[UNARY_OPS],
+    entry: "main",
+    storage: &[R, W],
+    variants: &OP_DEFINES,
+};
+/// `dx = dy·f'(x)`, four elements per invocation.
+pub const UNARY_BWD_VEC4: Kernel = Kernel {
+    source: shader!("elementwise/unary_bwd_vec4.wgsl"),
+    includes: &[UNARY_OPS],
+    entry: "main",
+    storage: &[R, R, W],
+    variants: &OP_DEFINES,
+};
+/// `y = a ∘ b` for unbroadcast and row-broadcast operands, four elements per invocation.
+pub const BINARY_VEC4: Kernel = Kernel {
+    source: shader!("elementwise/binary_vec4.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, W],
+    variants: &BINARY_VEC4_VARIANTS,
+};
 /// `y = value`.
 pub const FILL: Kernel =
     Kernel { source: shader!("elementwise/fill.wgsl"), includes: &[], entry: "main", storage: &[W], variants: &[&[]] };
 
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[UNARY, UNARY_BWD, BINARY, BINARY_BWD, FILL];
+pub const KERNELS: &[Kernel] = &[UNARY, UNARY_BWD, BINARY, BINARY_BWD, FILL, UNARY_VEC4, UNARY_BWD_VEC4, BINARY_VEC4];
 
 const OP_DEFINES: [&[(&str, u32)]; 18] = [
     &[("OP", 0)],
@@ -77,6 +101,20 @@ const BINARY_VARIANTS: [&[(&str, u32)]; 8] = [
     &[("OP", 1), ("FULL", 1)],
     &[("OP", 2), ("FULL", 1)],
     &[("OP", 3), ("FULL", 1)],
+];
+const BINARY_VEC4_VARIANTS: [&[(&str, u32)]; 12] = [
+    &[("OP", 0), ("MODE", 0)],
+    &[("OP", 1), ("MODE", 0)],
+    &[("OP", 2), ("MODE", 0)],
+    &[("OP", 3), ("MODE", 0)],
+    &[("OP", 0), ("MODE", 1)],
+    &[("OP", 1), ("MODE", 1)],
+    &[("OP", 2), ("MODE", 1)],
+    &[("OP", 3), ("MODE", 1)],
+    &[("OP", 0), ("MODE", 2)],
+    &[("OP", 1), ("MODE", 2)],
+    &[("OP", 2), ("MODE", 2)],
+    &[("OP", 3), ("MODE", 2)],
 ];
 const BINARY_BWD_VARIANTS: [&[(&str, u32)]; 8] = [
     &[("OP", 0), ("SIDE", 0)],
@@ -112,6 +150,19 @@ pub struct Span<'a> {
 /// Kernel compilation or dispatch errors.
 pub fn unary(gpu: &Gpu, op: Unary, n: usize, x: Span, y: Span) -> Result<()> {
     let [p0, p1] = op.params();
+    if vec4_ok(n, &[x.off, y.off]) {
+        let params = UnaryParams { n: (n / 4) as u32, off: [x.off / 4, y.off / 4, 0], p: [p0, p1, 0.0, 0.0] };
+        return launch(
+            gpu,
+            &UNARY_VEC4,
+            &[("OP", op.code())],
+            &[],
+            &[x.buf, y.buf],
+            &params,
+            grid_for(n / 4, WG),
+            Cost::elems(n, 2, 1.0),
+        );
+    }
     let params = UnaryParams { n: n as u32, off: [x.off, y.off, 0], p: [p0, p1, 0.0, 0.0] };
     launch(gpu, &UNARY, &[("OP", op.code())], &[], &[x.buf, y.buf], &params, grid_for(n, WG), Cost::elems(n, 2, 1.0))
 }
@@ -122,6 +173,20 @@ pub fn unary(gpu: &Gpu, op: Unary, n: usize, x: Span, y: Span) -> Result<()> {
 /// Kernel compilation or dispatch errors.
 pub fn unary_bwd(gpu: &Gpu, op: Unary, n: usize, x: Span, dy: Span, dx: Span) -> Result<()> {
     let [p0, p1] = op.params();
+    if vec4_ok(n, &[x.off, dy.off, dx.off]) {
+        let params = UnaryParams { n: (n / 4) as u32, off: [x.off / 4, dy.off / 4, dx.off / 4], p: [p0, p1, 0.0, 0.0] };
+        let bufs = [x.buf, dy.buf, dx.buf];
+        return launch(
+            gpu,
+            &UNARY_BWD_VEC4,
+            &[("OP", op.code())],
+            &[],
+            &bufs,
+            &params,
+            grid_for(n / 4, WG),
+            Cost::elems(n, 3, 2.0),
+        );
+    }
     let params = UnaryParams { n: n as u32, off: [x.off, dy.off, dx.off], p: [p0, p1, 0.0, 0.0] };
     launch(
         gpu,
@@ -133,6 +198,29 @@ pub fn unary_bwd(gpu: &Gpu, op: Unary, n: usize, x: Span, dy: Span, dx: Span) ->
         grid_for(n, WG),
         Cost::elems(n, 3, 2.0),
     )
+}
+
+/// Whether `n` elements at these offsets can go through vec4 bindings.
+fn vec4_ok(n: usize, offsets: &[u32]) -> bool {
+    n % 4 == 0 && n > 0 && offsets.iter().all(|o| o % 4 == 0)
+}
+
+/// The binary_vec4 mode of a broadcast frame and its row length: 0 for two unbroadcast
+/// operands (row = n), 1 for `b` a row repeated over `a`'s rows, 2 for the reverse.
+fn vec4_mode(bc: &Broadcast) -> Option<(u32, usize)> {
+    let n = bc.len();
+    if bc.stride_a == bc.stride_b && bc.dims[..3].iter().all(|&d| d == 1) && bc.stride_a[3] == 1 {
+        return Some((0, n));
+    }
+    let lead_one = bc.dims[0] == 1 && bc.dims[1] == 1;
+    let row = bc.dims[3];
+    let full = [0, 0, row, 1];
+    let bcast = [0, 0, 0, 1];
+    match (lead_one, bc.stride_a, bc.stride_b) {
+        (true, sa, sb) if sa == full && sb == bcast => Some((1, row)),
+        (true, sa, sb) if sa == bcast && sb == full => Some((2, row)),
+        _ => None,
+    }
 }
 
 fn u4(v: [usize; 4]) -> [u32; 4] {
@@ -157,6 +245,31 @@ struct BinaryParams {
 /// Kernel compilation or dispatch errors.
 pub fn binary(gpu: &Gpu, op: Binary, bc: &Broadcast, a: Span, b: Span, y: Span) -> Result<()> {
     let n = bc.len();
+    if let Some((mode, row)) = vec4_mode(bc) {
+        if vec4_ok(n, &[a.off, b.off, y.off]) && row % 4 == 0 {
+            #[repr(C)]
+            #[derive(Clone, Copy, Pod, Zeroable)]
+            struct P {
+                n4: u32,
+                row4: u32,
+                off4: [u32; 3],
+                pad: [u32; 3],
+            }
+            let params =
+                P { n4: (n / 4) as u32, row4: (row / 4) as u32, off4: [a.off / 4, b.off / 4, y.off / 4], pad: [0; 3] };
+            let defines = [("OP", op.code()), ("MODE", mode)];
+            return launch(
+                gpu,
+                &BINARY_VEC4,
+                &defines,
+                &[],
+                &[a.buf, b.buf, y.buf],
+                &params,
+                grid_for(n / 4, WG),
+                Cost::elems(n, 3, 1.0),
+            );
+        }
+    }
     let full = bc.stride_a == bc.stride_b && bc.dims[..3].iter().all(|&d| d == 1) && bc.stride_a[3] == 1;
     let params = BinaryParams {
         dims: u4(bc.dims),

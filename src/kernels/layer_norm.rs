@@ -31,8 +31,39 @@ pub const LAYER_NORM_BWD_W: Kernel = Kernel {
     variants: &[&[]],
 };
 
+/// Forward over vec4 rows.
+pub const LAYER_NORM_VEC4: Kernel = Kernel {
+    source: shader!("norm/layer_norm_vec4.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, R, W, W],
+    variants: &[&[]],
+};
+/// Input gradient over vec4 rows.
+pub const LAYER_NORM_BWD_VEC4: Kernel = Kernel {
+    source: shader!("norm/layer_norm_bwd_vec4.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, R, R, W],
+    variants: &[&[]],
+};
+/// Parameter-gradient partial sums, four columns per invocation.
+pub const LAYER_NORM_BWD_W_VEC4: Kernel = Kernel {
+    source: shader!("norm/layer_norm_bwd_w_vec4.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, R, W],
+    variants: &[&[]],
+};
+
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[LAYER_NORM, LAYER_NORM_BWD, LAYER_NORM_BWD_W];
+pub const KERNELS: &[Kernel] =
+    &[LAYER_NORM, LAYER_NORM_BWD, LAYER_NORM_BWD_W, LAYER_NORM_VEC4, LAYER_NORM_BWD_VEC4, LAYER_NORM_BWD_W_VEC4];
+
+/// Whether rows of width `n` at these element offsets can use the vec4 kernels.
+fn vec4(n: usize, offs: &[u32]) -> bool {
+    n % 4 == 0 && offs.iter().all(|o| o % 4 == 0)
+}
 
 const WG: u32 = 64;
 /// Rows per partial sum of the parameter gradients.
@@ -62,17 +93,12 @@ pub fn forward(
         eps: f32,
         off: [u32; 5],
     }
-    let p = P { rows: rows as u32, n: n as u32, eps, off: [x.off, gamma.off, beta.off, y.off, stats.off] };
-    launch(
-        gpu,
-        &LAYER_NORM,
-        &[],
-        &[],
-        &[x.buf, gamma.buf, beta.buf, y.buf, stats.buf],
-        &p,
-        grid_for(rows, WG),
-        Cost::elems(rows * n, 2, 8.0),
-    )
+    let v = vec4(n, &[x.off, gamma.off, beta.off, y.off]);
+    let (k, d) = if v { (&LAYER_NORM_VEC4, 4u32) } else { (&LAYER_NORM, 1u32) };
+    let off = [x.off / d, gamma.off / d, beta.off / d, y.off / d, stats.off];
+    let p = P { rows: rows as u32, n: n as u32 / d, eps, off };
+    let bufs = [x.buf, gamma.buf, beta.buf, y.buf, stats.buf];
+    launch(gpu, k, &[], &[], &bufs, &p, grid_for(rows, WG), Cost::elems(rows * n, 2, 8.0))
 }
 
 /// Records the backward pass: `dx`, and `dgb = [dγ (n), dβ (n)]`.
@@ -98,17 +124,13 @@ pub fn backward(
         n: u32,
         off: [u32; 6],
     }
-    let p = P { rows: rows as u32, n: n as u32, off: [x.off, gamma.off, stats.off, dy.off, dx.off, 0] };
-    launch(
-        gpu,
-        &LAYER_NORM_BWD,
-        &[],
-        &[],
-        &[x.buf, gamma.buf, stats.buf, dy.buf, dx.buf],
-        &p,
-        grid_for(rows, WG),
-        Cost::elems(rows * n, 3, 12.0),
-    )?;
+    let v = vec4(n, &[x.off, gamma.off, dy.off, dx.off]);
+    let d = if v { 4u32 } else { 1 };
+    let p =
+        P { rows: rows as u32, n: n as u32 / d, off: [x.off / d, gamma.off / d, stats.off, dy.off / d, dx.off / d, 0] };
+    let k = if v { &LAYER_NORM_BWD_VEC4 } else { &LAYER_NORM_BWD };
+    let bufs = [x.buf, gamma.buf, stats.buf, dy.buf, dx.buf];
+    launch(gpu, k, &[], &[], &bufs, &p, grid_for(rows, WG), Cost::elems(rows * n, 3, 12.0))?;
     let chunks = rows.div_ceil(CHUNK).max(1);
     let part = gpu.alloc((chunks * 2 * n * 4) as u64)?;
     #[repr(C)]
@@ -124,22 +146,15 @@ pub fn backward(
     }
     let pw = Pw {
         rows: rows as u32,
-        n: n as u32,
+        n: n as u32 / d,
         chunk: CHUNK as u32,
-        x_off: x.off,
+        x_off: x.off / d,
         s_off: stats.off,
-        dy_off: dy.off,
+        dy_off: dy.off / d,
         pad: [0; 2],
     };
-    launch(
-        gpu,
-        &LAYER_NORM_BWD_W,
-        &[],
-        &[],
-        &[x.buf, stats.buf, dy.buf, &part],
-        &pw,
-        grid_for(chunks * n, WG),
-        Cost::elems(rows * n, 2, 6.0),
-    )?;
+    let kw = if v { &LAYER_NORM_BWD_W_VEC4 } else { &LAYER_NORM_BWD_W };
+    let groups = grid_for(chunks * n / d as usize, WG);
+    launch(gpu, kw, &[], &[], &[x.buf, stats.buf, dy.buf, &part], &pw, groups, Cost::elems(rows * n, 2, 6.0))?;
     reduce::sum_leading(gpu, chunks, 2 * n, Span { buf: &part, off: 0 }, dgb)
 }

@@ -48,8 +48,17 @@ pub const SUM_LEADING: Kernel = Kernel {
     variants: &[&[]],
 };
 
+/// One pass of a chunked column sum, four columns per invocation.
+pub const SUM_LEADING_VEC4: Kernel = Kernel {
+    source: shader!("reduce/sum_leading_vec4.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, W],
+    variants: &[&[]],
+};
+
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[REDUCE_ROWS, REDUCE_ROWS_BWD, SOFTMAX, SOFTMAX_BWD, SUM_LEADING];
+pub const KERNELS: &[Kernel] = &[REDUCE_ROWS, REDUCE_ROWS_BWD, SOFTMAX, SOFTMAX_BWD, SUM_LEADING, SUM_LEADING_VEC4];
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -176,15 +185,24 @@ pub fn sum_leading(gpu: &Gpu, rows: usize, n: usize, x: Span, y: Span) -> Result
         let fresh = if chunks == 1 { None } else { Some(gpu.alloc((chunks * n * 4) as u64)?) };
         let src = scratch.last().map_or(x, |b| Span { buf: b, off: 0 });
         let dst = fresh.as_ref().map_or(y, |b| Span { buf: b, off: 0 });
-        let p = P { rows: rows as u32, n: n as u32, chunk: chunk as u32, x_off: src.off, y_off: dst.off, pad: [0; 3] };
+        let vec4 = n % 4 == 0 && src.off % 4 == 0 && dst.off % 4 == 0;
+        let (kernel, width, div) = if vec4 { (&SUM_LEADING_VEC4, n / 4, 4) } else { (&SUM_LEADING, n, 1) };
+        let p = P {
+            rows: rows as u32,
+            n: width as u32,
+            chunk: chunk as u32,
+            x_off: src.off / div,
+            y_off: dst.off / div,
+            pad: [0; 3],
+        };
         launch(
             gpu,
-            &SUM_LEADING,
+            kernel,
             &[],
             &[],
             &[src.buf, dst.buf],
             &p,
-            grid_for(chunks * n, WG),
+            grid_for(chunks * width, WG),
             Cost::elems(rows * n, 1, 1.0),
         )?;
         match fresh {

@@ -108,6 +108,23 @@ fn unbroadcast(g: Tensor, batch: usize, operand: &Tensor) -> Result<Tensor> {
 /// # Errors
 /// [`Error::Shape`] if `dc` is not the product's shape; device mismatch; GPU errors.
 pub fn matmul_bwd(a: &Tensor, b: &Tensor, dc: &Tensor, trans_a: bool, trans_b: bool) -> Result<(Tensor, Tensor)> {
+    let (da, db) = matmul_bwd_some(a, b, dc, trans_a, trans_b, true, true)?;
+    Ok((da.expect("requested"), db.expect("requested")))
+}
+
+/// [`matmul_bwd`] computing only the requested gradients.
+///
+/// # Errors
+/// As [`matmul_bwd`].
+pub fn matmul_bwd_some(
+    a: &Tensor,
+    b: &Tensor,
+    dc: &Tensor,
+    trans_a: bool,
+    trans_b: bool,
+    need_a: bool,
+    need_b: bool,
+) -> Result<(Option<Tensor>, Option<Tensor>)> {
     let (s, out) = analyse(a.shape(), b.shape(), trans_a, trans_b)?;
     if dc.shape() != out.as_slice() {
         return Err(Error::shape("matmul_bwd", format!("dc {:?} vs output {out:?}", dc.shape())));
@@ -125,8 +142,9 @@ pub fn matmul_bwd(a: &Tensor, b: &Tensor, dc: &Tensor, trans_a: bool, trans_b: b
             len
         }
     };
-    // da
-    let da_full = if !trans_a {
+    let da_full = if !need_a {
+        None
+    } else if !trans_a {
         let sd = GemmShape {
             batch,
             m,
@@ -138,7 +156,7 @@ pub fn matmul_bwd(a: &Tensor, b: &Tensor, dc: &Tensor, trans_a: bool, trans_b: b
             batch_stride_b: stride(s.batch_stride_b == 0, k * n),
             alpha: 1.0,
         };
-        gemm(&sd, dc, b, None, &[batch, m, k])?
+        Some(gemm(&sd, dc, b, None, &[batch, m, k])?)
     } else {
         let sd = GemmShape {
             batch,
@@ -151,10 +169,11 @@ pub fn matmul_bwd(a: &Tensor, b: &Tensor, dc: &Tensor, trans_a: bool, trans_b: b
             batch_stride_b: cs,
             alpha: 1.0,
         };
-        gemm(&sd, b, dc, None, &[batch, k, m])?
+        Some(gemm(&sd, b, dc, None, &[batch, k, m])?)
     };
-    // db
-    let db_full = if !trans_b {
+    let db_full = if !need_b {
+        None
+    } else if !trans_b {
         let sd = GemmShape {
             batch,
             m: k,
@@ -166,7 +185,7 @@ pub fn matmul_bwd(a: &Tensor, b: &Tensor, dc: &Tensor, trans_a: bool, trans_b: b
             batch_stride_b: cs,
             alpha: 1.0,
         };
-        gemm(&sd, a, dc, None, &[batch, k, n])?
+        Some(gemm(&sd, a, dc, None, &[batch, k, n])?)
     } else {
         let sd = GemmShape {
             batch,
@@ -179,9 +198,11 @@ pub fn matmul_bwd(a: &Tensor, b: &Tensor, dc: &Tensor, trans_a: bool, trans_b: b
             batch_stride_b: stride(s.batch_stride_a == 0, m * k),
             alpha: 1.0,
         };
-        gemm(&sd, dc, a, None, &[batch, n, k])?
+        Some(gemm(&sd, dc, a, None, &[batch, n, k])?)
     };
-    Ok((unbroadcast(da_full, batch, a)?, unbroadcast(db_full, batch, b)?))
+    let da = da_full.map(|g| unbroadcast(g, batch, a)).transpose()?;
+    let db = db_full.map(|g| unbroadcast(g, batch, b)).transpose()?;
+    Ok((da, db))
 }
 
 /// `x·w + bias` over the last dim of `x`.

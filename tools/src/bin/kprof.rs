@@ -66,6 +66,9 @@ struct Common {
     /// Write a Chrome-trace JSON of the profiled step here.
     #[arg(long)]
     trace: Option<String>,
+    /// Also list every dispatch of the profiled step (time, GFLOP/s, GB/s).
+    #[arg(long)]
+    dispatches: bool,
     /// Print one JSON object on the last line.
     #[arg(long)]
     json: bool,
@@ -156,6 +159,19 @@ fn run(name: &str, mut w: Box<dyn Step>, c: &Common) -> Result<()> {
         Device::Gpu(g) => g.memory().peak_bytes,
         _ => profile::cpu_memory().peak_bytes,
     };
+    if c.dispatches {
+        println!("{:>5} {:<40} {:>10} {:>12} {:>9} {:>8}", "#", "kernel", "µs", "MFLOP", "GFLOP/s", "GB/s");
+        for (i, t) in timings.iter().enumerate() {
+            println!(
+                "{i:>5} {:<40} {:>10.1} {:>12.2} {:>9.1} {:>8.2}",
+                t.label,
+                t.ns() / 1e3,
+                t.flops / 1e6,
+                t.flops / t.ns().max(1.0),
+                t.bytes / t.ns().max(1.0)
+            );
+        }
+    }
     let rows = table(&timings);
     let kernel_ms: f64 = timings.iter().map(KernelTiming::ns).sum::<f64>() / 1e6;
     println!(

@@ -1,0 +1,45 @@
+// norm/layer_norm_vec4.wgsl — layer_norm.wgsl (same maths and outputs) reading and writing
+// rows as vec4s, for rows whose width and offsets are multiples of 4.
+//
+// Layout: x, y [rows, n4] vec4; gamma, beta [n4] vec4; stats = [mean (rows), rstd (rows)] f32.
+// Dispatch: kernels::grid_for(rows, WG) — one invocation per row.
+// CPU twin: cpu::layer_norm::layer_norm.
+
+struct Params { rows: u32, n4: u32, eps: f32, x_off4: u32, g_off4: u32, b_off4: u32, y_off4: u32, s_off: u32 }
+
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> gamma: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> beta: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> stats: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+override WG: u32 = 64u;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_index) li: u32) {
+    let r = linear_group(wid, nwg) * WG + li;
+    if (r >= p.rows) {
+        return;
+    }
+    let xb = p.x_off4 + r * p.n4;
+    let n = f32(4u * p.n4);
+    var s = vec4<f32>(0.0);
+    for (var i = 0u; i < p.n4; i++) {
+        s += x[xb + i];
+    }
+    let mu = (s.x + s.y + s.z + s.w) / n;
+    var v = vec4<f32>(0.0);
+    for (var i = 0u; i < p.n4; i++) {
+        let d = x[xb + i] - mu;
+        v += d * d;
+    }
+    let rs = 1.0 / sqrt((v.x + v.y + v.z + v.w) / n + p.eps);
+    let yb = p.y_off4 + r * p.n4;
+    for (var i = 0u; i < p.n4; i++) {
+        y[yb + i] = (x[xb + i] - mu) * rs * gamma[p.g_off4 + i] + beta[p.b_off4 + i];
+    }
+    stats[p.s_off + r] = mu;
+    stats[p.s_off + p.rows + r] = rs;
+}
