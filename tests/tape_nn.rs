@@ -265,3 +265,53 @@ fn small_transformer_learns_a_sequence_task_with_matching_curves_on_both_devices
         assert!((a - b).abs() <= 1e-3 * a.abs().max(1e-2), "loss curves diverge at step {i}: cpu {a} gpu {b}");
     }
 }
+
+#[test]
+fn linear_decay_schedule_matches_torch_linear_lr() {
+    let s = vdd::nn::LinearDecay::to_zero(1e-3, 100);
+    assert_eq!(s.lr(0), 1e-3);
+    assert!((s.lr(50) - 5e-4).abs() < 1e-15);
+    assert_eq!(s.lr(100), 0.0);
+    assert_eq!(s.lr(1000), 0.0, "holds the end factor after total steps");
+    let warm = vdd::nn::LinearDecay { base: 2.0, start_factor: 0.5, end_factor: 1.0, total: 10 };
+    assert!((warm.lr(5) - 1.5).abs() < 1e-12);
+}
+
+#[test]
+fn ema_follows_the_closed_form_on_every_device() {
+    let mut devices = vec![Device::Cpu];
+    let guard = gpu();
+    if let Some(g) = &guard {
+        devices.push(g.dev.clone());
+    }
+    for dev in devices {
+        let mut pb = ParamBuilder::new();
+        pb.add("p", &[3], Init::Zeros);
+        let store = pb.build(&dev, 0).unwrap();
+        store.flat().write(&[1.0, -2.0, 4.0]).unwrap();
+        let mut ema = vdd::nn::Ema::new(&store, 0.9).unwrap();
+        store.flat().write(&[0.0, 0.0, 0.0]).unwrap();
+        for _ in 0..5 {
+            ema.update(&store).unwrap();
+        }
+        // shadow_k = p + (s0 − p)·decay^k with p = 0.
+        let k = 0.9f64.powi(5);
+        assert_close64(&format!("ema on {}", dev.kind()), &ema.values().to_vec64().unwrap(), &[k, -2.0 * k, 4.0 * k], 1e-6, 1e-5);
+    }
+}
+
+#[test]
+fn dropout_is_off_in_eval_and_seeded_in_training() {
+    let mut pb = ParamBuilder::new();
+    let gpt = Gpt::new(&mut pb, "gpt", cfg(8, 1, 2, 4, 0.5)).unwrap();
+    let store = pb.build(&Device::Cpu, 3).unwrap();
+    let x = Tensor::from_slice(&Device::Cpu, &Rng::new(9).vec(2 * 4 * 8, -1.0, 1.0), &[2, 4, 8]).unwrap();
+    let run = |training: bool, seed: u64| {
+        let tape = Tape::new(&store, training, seed);
+        gpt.forward(&tape, &tape.constant(x.clone())).unwrap().value().to_vec().unwrap()
+    };
+    assert_eq!(run(false, 1), run(false, 2), "eval mode must not depend on the seed");
+    assert_eq!(run(true, 1), run(true, 1), "a seeded training pass must repeat exactly");
+    assert_ne!(run(true, 1), run(true, 2), "different seeds must drop different units");
+    assert_ne!(run(true, 1), run(false, 1), "training mode must apply dropout");
+}
