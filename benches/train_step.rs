@@ -14,7 +14,9 @@ fn bench_device(c: &mut Criterion, dev: &Device) {
     }
     let mut g = c.benchmark_group("train_step");
     g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(10));
-    g.bench_function(format!("student b1024 {}", dev.kind()), |b| b.iter(|| step.step().and_then(|l| l.item()).expect("training step")));
+    g.bench_function(format!("student b1024 {}", dev.kind()), |b| {
+        b.iter(|| step.step().and_then(|l| l.item()).expect("training step"))
+    });
     g.finish();
 }
 

@@ -296,7 +296,13 @@ fn ema_follows_the_closed_form_on_every_device() {
         }
         // shadow_k = p + (s0 − p)·decay^k with p = 0.
         let k = 0.9f64.powi(5);
-        assert_close64(&format!("ema on {}", dev.kind()), &ema.values().to_vec64().unwrap(), &[k, -2.0 * k, 4.0 * k], 1e-6, 1e-5);
+        assert_close64(
+            &format!("ema on {}", dev.kind()),
+            &ema.values().to_vec64().unwrap(),
+            &[k, -2.0 * k, 4.0 * k],
+            1e-6,
+            1e-5,
+        );
     }
 }
 
