@@ -4,9 +4,11 @@ pub mod cpu;
 pub mod device;
 pub mod error;
 pub mod kernels;
+pub mod metrics;
 pub mod moe;
 pub mod nn;
 pub mod profile;
+pub mod tasks;
 pub mod tensor;
 pub mod workloads;
 

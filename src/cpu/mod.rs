@@ -9,6 +9,7 @@ pub mod attention;
 pub mod copy;
 pub mod elementwise;
 pub mod fastmath;
+pub mod gaussian;
 pub mod gemm;
 pub mod layer_norm;
 pub mod optim;

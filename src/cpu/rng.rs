@@ -102,3 +102,69 @@ mod tests {
         assert_eq!(philox([u32::MAX; 4], [u32::MAX; 2]), [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]);
     }
 }
+
+/// Sequential host-side random numbers from one Philox stream: data sampling, initialisation
+/// and evaluation draws all derive from one seed.
+#[derive(Clone, Debug)]
+pub struct HostRng {
+    key: [u32; 2],
+    offset: u64,
+    block: u32,
+    buf: [u32; 4],
+    used: usize,
+}
+
+impl HostRng {
+    /// The stream `(seed, offset)`.
+    pub fn new(seed: u64, offset: u64) -> Self {
+        HostRng { key: key(seed), offset, block: 0, buf: [0; 4], used: 4 }
+    }
+
+    /// The next 32 random bits.
+    pub fn next_u32(&mut self) -> u32 {
+        if self.used == 4 {
+            self.buf = philox(counter(self.block, self.offset), self.key);
+            self.block = self.block.wrapping_add(1);
+            self.used = 0;
+        }
+        self.used += 1;
+        self.buf[self.used - 1]
+    }
+
+    /// Uniform in `[0, 1)` with 53 random bits.
+    pub fn uniform(&mut self) -> f64 {
+        let hi = u64::from(self.next_u32()) << 21;
+        let lo = u64::from(self.next_u32() >> 11);
+        (hi | lo) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in `[lo, hi)`.
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.uniform()
+    }
+
+    /// Standard normal (Box–Muller in f64).
+    pub fn normal(&mut self) -> f64 {
+        let u1 = 1.0 - self.uniform();
+        let u2 = self.uniform();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// An index in `0..n` with probabilities `weights` (which sum to 1).
+    pub fn categorical(&mut self, weights: &[f64]) -> usize {
+        let u = self.uniform();
+        let mut acc = 0.0;
+        for (i, &w) in weights.iter().enumerate() {
+            acc += w;
+            if u < acc {
+                return i;
+            }
+        }
+        weights.len().saturating_sub(1)
+    }
+
+    /// A uniformly random index in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        ((self.uniform() * n as f64) as usize).min(n.saturating_sub(1))
+    }
+}
