@@ -1,4 +1,6 @@
-//! Gaussian-mixture densities and scores (CPU twin of `shaders/gaussian/gmm_score.wgsl`).
+//! Gaussian-mixture densities, scores and the VDD expert/gating updates (CPU twins of
+//! `shaders/gaussian/`: `gmm_score.wgsl`, `expert_sample.wgsl`, `expert_grad.wgsl`,
+//! `mixture_log_prob.wgsl`).
 //!
 //! A batch holds `G` mixtures of `K` components in `D` dims (one per state) and `Q` query points
 //! per mixture. Each query carries a *noise level* `(c, v)`: the query is scored under the
@@ -133,6 +135,172 @@ pub fn mixture_score<T: Real>(
                 score[row * d + i] = acc[i] / sum;
             }
             log_p[row] = m + sum.ln();
+        }
+    }
+}
+
+/// Sizes of a batch of Gaussian-mixture experts: `rows` states, `experts` Z, `samples` V per
+/// expert, action dimension `dim` (≤ 16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpertShape {
+    /// States (batch × window positions).
+    pub rows: usize,
+    /// Experts Z.
+    pub experts: usize,
+    /// Samples V per expert.
+    pub samples: usize,
+    /// Action dimension d.
+    pub dim: usize,
+}
+
+/// Reparameterised samples `a[r,z,v] = μ[r,z] + L[r,z]·ε[r,z,v]`.
+///
+/// # Shapes
+/// `mean: [R, Z, d]`, `chol: [R, Z, d, d]`, `eps, out: [R, Z, V, d]`.
+pub fn expert_sample<T: Real>(s: &ExpertShape, mean: &[T], chol: &[T], eps: &[T], out: &mut [T]) {
+    let d = s.dim;
+    for rz in 0..s.rows * s.experts {
+        let (mu, l) = (&mean[rz * d..][..d], &chol[rz * d * d..][..d * d]);
+        for v in 0..s.samples {
+            let row = (rz * s.samples + v) * d;
+            for i in 0..d {
+                let mut a = mu[i];
+                for j in 0..=i {
+                    a += l[i * d + j] * eps[row + j];
+                }
+                out[row + i] = a;
+            }
+        }
+    }
+}
+
+/// The VDD expert M-step gradient (spec §2.4) in closed form, for the loss
+/// `−1/(R·Z) Σ_{r,z} ḡ_z J_z`, `J_z = mean_v[score·a + log q̃(z|a)] + H[N(μ_z, L_z L_zᵀ)]`,
+/// where `a = μ_z + L_z ε` and `log q̃(z|a) = log ḡ_z + log N_z(a) − logsumexp_k(log ḡ_k + log N_k(a))`
+/// uses detached parameters (its gradient flows through `a` only):
+/// `g = score + ∇ log N_z(a) − Σ_k q̃(k|a) ∇ log N_k(a)`, `∂/∂μ_z = −w·mean_v g`,
+/// `∂/∂L_z[i,j] = −w·(mean_v g_i ε_j + δ_ij / L_ii)` (j ≤ i), `w = ḡ_z/(R·Z)`.
+/// `log_resp[r,z]` receives `mean_v log q̃(z|a_{z,v})` (for monitoring).
+/// `use_resp = false` drops the `log q̃` term (the ablation).
+///
+/// # Shapes
+/// `mean: [R, Z, d]`, `chol: [R, Z, d, d]`, `log_g: [R, Z]`, `eps, score: [R, Z, V, d]`;
+/// outputs `d_mean: [R, Z, d]`, `d_chol: [R, Z, d, d]`, `log_resp: [R, Z]`.
+#[allow(clippy::too_many_arguments)]
+pub fn expert_grad<T: Real>(
+    s: &ExpertShape,
+    mean: &[T],
+    chol: &[T],
+    log_g: &[T],
+    eps: &[T],
+    score: &[T],
+    use_resp: bool,
+    d_mean: &mut [T],
+    d_chol: &mut [T],
+    log_resp: &mut [T],
+) {
+    let (z, d, vs) = (s.experts, s.dim, s.samples);
+    let w_norm = T::of(1.0 / (s.rows * z) as f64);
+    let inv_v = T::of(1.0 / vs as f64);
+    let mut a = vec![T::zero(); d];
+    let mut grads = vec![T::zero(); z * d];
+    let mut lp = vec![T::zero(); z];
+    let mut g = vec![T::zero(); d];
+    for r in 0..s.rows {
+        for e in 0..z {
+            let rz = r * z + e;
+            let (mu, l) = (&mean[rz * d..][..d], &chol[rz * d * d..][..d * d]);
+            let mut gm = vec![T::zero(); d];
+            let mut gl = vec![T::zero(); d * d];
+            let mut lr_sum = T::zero();
+            for v in 0..vs {
+                let row = (rz * vs + v) * d;
+                let ep = &eps[row..][..d];
+                for i in 0..d {
+                    a[i] = mu[i] + (0..=i).map(|j| l[i * d + j] * ep[j]).sum::<T>();
+                }
+                let mut m = T::neg_infinity();
+                for k in 0..z {
+                    let rk = r * z + k;
+                    lp[k] = log_g[rk]
+                        + component(
+                            &chol[rk * d * d..][..d * d],
+                            &mean[rk * d..][..d],
+                            &a,
+                            d,
+                            &mut grads[k * d..][..d],
+                        );
+                    m = m.max(lp[k]);
+                }
+                let lse = m + lp.iter().map(|&x| (x - m).exp()).sum::<T>().ln();
+                lr_sum += lp[e] - lse;
+                for i in 0..d {
+                    g[i] = score[row + i];
+                    if use_resp {
+                        g[i] += grads[e * d + i];
+                        for k in 0..z {
+                            g[i] -= (lp[k] - lse).exp() * grads[k * d + i];
+                        }
+                    }
+                }
+                for i in 0..d {
+                    gm[i] += g[i];
+                    for j in 0..=i {
+                        gl[i * d + j] += g[i] * ep[j];
+                    }
+                }
+            }
+            let w = -log_g[rz].exp() * w_norm;
+            for i in 0..d {
+                d_mean[rz * d + i] = w * gm[i] * inv_v;
+                for j in 0..d {
+                    let mut v = if j <= i { gl[i * d + j] * inv_v } else { T::zero() };
+                    if i == j {
+                        v += T::one() / l[i * d + i];
+                    }
+                    d_chol[rz * d * d + i * d + j] = w * v;
+                }
+            }
+            log_resp[rz] = lr_sum * inv_v;
+        }
+    }
+}
+
+/// Mixture log-density of one action per state and the gradient of the gating cross-entropy
+/// (spec §2.5) against the responsibilities of that action:
+/// `log_q[r] = logsumexp_z(log g_z + log N_z(a_r))`, `resp_z = exp(log g_z + log N_z − log_q)`
+/// (treated as constant), loss `−1/(R·Z) Σ_{r,z} resp_z log g_z`, so
+/// `d_log_g[r,z] = −resp_z/(R·Z)`.
+///
+/// # Shapes
+/// `mean: [R, Z, d]`, `chol: [R, Z, d, d]`, `log_g: [R, Z]`, `actions: [R, d]`;
+/// outputs `log_q: [R]`, `d_log_g: [R, Z]`.
+#[allow(clippy::too_many_arguments)]
+pub fn mixture_log_prob<T: Real>(
+    s: &ExpertShape,
+    mean: &[T],
+    chol: &[T],
+    log_g: &[T],
+    actions: &[T],
+    log_q: &mut [T],
+    d_log_g: &mut [T],
+) {
+    let (z, d) = (s.experts, s.dim);
+    let w_norm = T::of(1.0 / (s.rows * z) as f64);
+    let mut lp = vec![T::zero(); z];
+    let mut scratch = vec![T::zero(); d];
+    for r in 0..s.rows {
+        let a = &actions[r * d..][..d];
+        let mut m = T::neg_infinity();
+        for k in 0..z {
+            let rk = r * z + k;
+            lp[k] = log_g[rk] + component(&chol[rk * d * d..][..d * d], &mean[rk * d..][..d], a, d, &mut scratch);
+            m = m.max(lp[k]);
+        }
+        let lse = m + lp.iter().map(|&x| (x - m).exp()).sum::<T>().ln();
+        log_q[r] = lse;
+        for k in 0..z {
+            d_log_g[r * z + k] = -(lp[k] - lse).exp() * w_norm;
         }
     }
 }

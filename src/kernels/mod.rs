@@ -13,6 +13,7 @@
 pub mod attention;
 pub mod copy;
 pub mod elementwise;
+pub mod gaussian;
 pub mod layer_norm;
 pub mod matmul;
 pub mod optim;
@@ -69,6 +70,7 @@ pub fn all_kernels() -> Vec<Kernel> {
         attention::KERNELS,
         copy::KERNELS,
         elementwise::KERNELS,
+        gaussian::KERNELS,
         layer_norm::KERNELS,
         matmul::KERNELS,
         optim::KERNELS,

@@ -4,6 +4,7 @@
 mod attention;
 mod copy;
 mod elementwise;
+mod gaussian;
 mod matmul;
 mod norm;
 mod random;
@@ -12,6 +13,7 @@ mod reduce;
 pub use attention::*;
 pub use copy::*;
 pub use elementwise::*;
+pub use gaussian::*;
 pub use matmul::*;
 pub use norm::*;
 pub use random::*;
