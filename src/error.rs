@@ -80,6 +80,22 @@ pub enum Error {
         /// What is wrong.
         msg: String,
     },
+    /// A checkpoint file is unreadable, corrupt, or not what the caller needs.
+    #[error("checkpoint {path}: {msg}")]
+    Checkpoint {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Training produced a non-finite value.
+    #[error("training diverged at step {step}: {msg}")]
+    Diverged {
+        /// The step (1-based) at which it was detected.
+        step: u64,
+        /// What was non-finite.
+        msg: String,
+    },
     /// File system error with the path involved.
     #[error("{path}: {source}")]
     Io {

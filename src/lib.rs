@@ -2,7 +2,10 @@
 pub mod autodiff;
 pub mod cpu;
 pub mod device;
+pub mod diffusion;
 pub mod error;
+pub mod eval;
+pub mod io;
 pub mod kernels;
 pub mod metrics;
 pub mod moe;

@@ -1,5 +1,7 @@
 //! The `vdd` command line.
 
+mod cli;
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::time::Instant;
@@ -27,6 +29,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Train a diffusion teacher (BESO or DDPM) on samples of an analytic task.
+    Teacher(cli::teacher::Args),
+    /// Sample a policy at test states and report distribution metrics against the task.
+    Eval(cli::eval::Args),
+    /// Write a policy's actions at one state to a CSV file.
+    Sample(cli::eval::SampleArgs),
 }
 
 fn info(device: &str, json: bool) -> Result<()> {
@@ -64,5 +72,8 @@ fn info(device: &str, json: bool) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info { device, json } => info(&device, json),
+        Command::Teacher(a) => cli::teacher::run(&a).map(drop),
+        Command::Eval(a) => cli::eval::run(&a),
+        Command::Sample(a) => cli::eval::sample(&a),
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod attention;
 pub mod copy;
+pub mod diffusion;
 pub mod elementwise;
 pub mod fastmath;
 pub mod gaussian;

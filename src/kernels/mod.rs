@@ -12,6 +12,7 @@
 
 pub mod attention;
 pub mod copy;
+pub mod diffusion;
 pub mod elementwise;
 pub mod gaussian;
 pub mod layer_norm;
@@ -69,6 +70,7 @@ pub fn all_kernels() -> Vec<Kernel> {
     [
         attention::KERNELS,
         copy::KERNELS,
+        diffusion::KERNELS,
         elementwise::KERNELS,
         gaussian::KERNELS,
         layer_norm::KERNELS,

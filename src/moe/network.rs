@@ -37,7 +37,8 @@ pub enum Activation {
 }
 
 impl Activation {
-    fn unary(self) -> Unary {
+    /// The elementwise op.
+    pub fn unary(self) -> Unary {
         match self {
             Activation::Relu => Unary::Relu,
             Activation::Mish => Unary::Mish,
@@ -153,8 +154,8 @@ pub struct StudentNet {
     pub cfg: StudentConfig,
     tok: Option<Linear>,
     gpt: Option<Gpt>,
-    head1: Linear,
-    head2: Linear,
+    /// `Linear(E, 100)–SiLU–Linear(100, H)` after the backbone (none without one).
+    head: Option<(Linear, Linear)>,
     mean: Head,
     cov: Head,
     gating: Option<ResidualMlp>,
@@ -175,20 +176,21 @@ impl StudentNet {
             return Err(Error::invalid("student", "action dimension, experts and window must be positive"));
         }
         let (z, d) = (cfg.experts, cfg.act_dim);
-        let (tok, gpt, width) = match &cfg.gpt {
+        let (tok, gpt, head, feature) = match &cfg.gpt {
             Some(g) => {
                 let tok = Linear::new(pb, "tok", cfg.obs_dim, g.width, LinearInit::Normal(0.02));
-                (Some(tok), Some(Gpt::new(pb, "gpt", *g)?), g.width)
+                let gpt = Gpt::new(pb, "gpt", *g)?;
+                let head1 = Linear::new(pb, "head1", g.width, 100, LinearInit::Torch);
+                let head2 = Linear::new(pb, "head2", 100, cfg.feature, LinearInit::Torch);
+                (Some(tok), Some(gpt), Some((head1, head2)), cfg.feature)
             }
-            None => (None, None, cfg.obs_dim),
+            // Without a backbone the heads read the raw observation (spec §3.1).
+            None => (None, None, None, cfg.obs_dim),
         };
-        let head1 = Linear::new(pb, "head1", width, 100, LinearInit::Torch);
-        let head2 = Linear::new(pb, "head2", 100, cfg.feature, LinearInit::Torch);
-        let mean = Head::new(pb, "mean", cfg.feature, &cfg.mean, z * d);
-        let cov = Head::new(pb, "cov", cfg.feature, &cfg.cov, z * cfg.chol_params());
-        let gating = cfg
-            .gating
-            .map(|(h, l)| ResidualMlp::new(pb, "gating", cfg.feature, h, l, z, Unary::Mish, LinearInit::Torch));
+        let mean = Head::new(pb, "mean", feature, &cfg.mean, z * d);
+        let cov = Head::new(pb, "cov", feature, &cfg.cov, z * cfg.chol_params());
+        let gating =
+            cfg.gating.map(|(h, l)| ResidualMlp::new(pb, "gating", feature, h, l, z, Unary::Mish, LinearInit::Torch));
         // Lower-triangle fill (row-major over j ≤ i) and diagonal masks.
         let k = cfg.chol_params();
         let mut fill = vec![0f32; k * d * d];
@@ -210,15 +212,15 @@ impl StudentNet {
             cfg,
             tok,
             gpt,
-            head1,
-            head2,
+            head,
             mean,
             cov,
             gating,
         })
     }
 
-    /// The feature `[B, T, H]` of observation windows `[B, T, obs_dim]`.
+    /// The feature `[B, T, H]` of observation windows `[B, T, obs_dim]` (the observation
+    /// itself without a backbone).
     ///
     /// # Errors
     /// Shape errors.
@@ -230,13 +232,14 @@ impl StudentNet {
                 format!("observations {s:?}; expected [batch, ≤{}, {}]", self.cfg.window, self.cfg.obs_dim),
             ));
         }
-        let x = match (&self.tok, &self.gpt) {
-            (Some(tok), Some(gpt)) => gpt.forward(tape, &tok.forward(tape, obs)?)?,
-            _ => obs.clone(),
-        };
-        let h = self.head1.forward(tape, &x)?;
-        let h = tape.unary(&h, Unary::Silu)?;
-        self.head2.forward(tape, &h)
+        match (&self.tok, &self.gpt, &self.head) {
+            (Some(tok), Some(gpt), Some((h1, h2))) => {
+                let x = gpt.forward(tape, &tok.forward(tape, obs)?)?;
+                let h = tape.unary(&h1.forward(tape, &x)?, Unary::Silu)?;
+                h2.forward(tape, &h)
+            }
+            _ => Ok(obs.clone()),
+        }
     }
 
     /// Means, Cholesky factors and log gates for observation windows `[B, T, obs_dim]`.

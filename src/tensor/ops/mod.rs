@@ -3,6 +3,7 @@
 
 mod attention;
 mod copy;
+mod diffusion;
 mod elementwise;
 mod gaussian;
 mod matmul;
@@ -12,6 +13,7 @@ mod reduce;
 
 pub use attention::*;
 pub use copy::*;
+pub use diffusion::*;
 pub use elementwise::*;
 pub use gaussian::*;
 pub use matmul::*;
