@@ -7,6 +7,15 @@ use crate::metrics;
 use crate::tasks::AnalyticTask;
 use serde::Serialize;
 
+impl<P: Policy + ?Sized> Policy for &P {
+    fn sample(&self, states: &[f64], n: usize, seed: u64) -> Result<Vec<f64>> {
+        (**self).sample(states, n, seed)
+    }
+    fn log_prob(&self, states: &[f64], actions: &[f64]) -> Result<Option<Vec<f64>>> {
+        (**self).log_prob(states, actions)
+    }
+}
+
 /// Anything that draws actions for states and may know its own log-density.
 pub trait Policy {
     /// `n` actions for each row of `states` (`[m, state_dim]` → `[m·n, act_dim]`, grouped by state).
@@ -156,6 +165,17 @@ pub struct TeacherPolicy<'a> {
 impl Policy for TeacherPolicy<'_> {
     fn sample(&self, states: &[f64], n: usize, seed: u64) -> Result<Vec<f64>> {
         self.teacher.sample(states, n, self.sampler, self.steps, seed)
+    }
+}
+
+impl Policy for crate::moe::Student {
+    fn sample(&self, states: &[f64], n: usize, seed: u64) -> Result<Vec<f64>> {
+        let m = self.mixtures(states, 1)?;
+        Ok(m.sample(n, &mut HostRng::new(seed, 0x5a)))
+    }
+
+    fn log_prob(&self, states: &[f64], actions: &[f64]) -> Result<Option<Vec<f64>>> {
+        Ok(Some(self.mixtures(states, 1)?.log_prob(actions)))
     }
 }
 

@@ -13,6 +13,7 @@ pub mod nn;
 pub mod profile;
 pub mod tasks;
 pub mod tensor;
+pub mod vdd;
 pub mod workloads;
 
 pub use device::Device;

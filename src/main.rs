@@ -31,6 +31,8 @@ enum Command {
     },
     /// Train a diffusion teacher (BESO or DDPM) on samples of an analytic task.
     Teacher(cli::teacher::Args),
+    /// Distil a teacher (or an analytic target's exact score) into a Gaussian-mixture student.
+    Distill(cli::distill::Args),
     /// Sample a policy at test states and report distribution metrics against the task.
     Eval(cli::eval::Args),
     /// Write a policy's actions at one state to a CSV file.
@@ -73,6 +75,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info { device, json } => info(&device, json),
         Command::Teacher(a) => cli::teacher::run(&a).map(drop),
+        Command::Distill(a) => cli::distill::run(&a),
         Command::Eval(a) => cli::eval::run(&a),
         Command::Sample(a) => cli::eval::sample(&a),
     }

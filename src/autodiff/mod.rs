@@ -156,16 +156,40 @@ impl<'s> Tape<'s> {
     /// # Errors
     /// As [`Tape::backward`].
     pub fn backward_with(self, out: &Var, grad: Tensor) -> Result<()> {
-        let Some(root) = out.node else {
+        self.backward_many(&[(out, grad)])
+    }
+
+    /// Back-propagates given gradients of several outputs at once (e.g. closed-form gradients
+    /// of a loss with respect to a network's heads): the parameter gradients are the sum of
+    /// every output's contribution. Outputs that depend on no parameter are skipped; at least
+    /// one must depend on one.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if a gradient's shape differs from its output's;
+    /// [`Error::InvalidArgument`] if no output depends on a parameter; op errors.
+    pub fn backward_many(self, outs: &[(&Var, Tensor)]) -> Result<()> {
+        for (out, grad) in outs {
+            if grad.shape() != out.shape() {
+                return Err(Error::shape(
+                    "backward",
+                    format!("gradient {:?} for output {:?}", grad.shape(), out.shape()),
+                ));
+            }
+        }
+        let Some(root) = outs.iter().filter_map(|(o, _)| o.node).max() else {
             return Err(Error::invalid("backward", "the output does not depend on any parameter"));
         };
-        if grad.shape() != out.shape() {
-            return Err(Error::shape("backward", format!("gradient {:?} for output {:?}", grad.shape(), out.shape())));
-        }
         self.store.zero_grads()?;
         let mut nodes = self.nodes.into_inner();
         let mut grads: Vec<Option<Tensor>> = vec![None; nodes.len()];
-        grads[root] = Some(grad);
+        for (out, grad) in outs {
+            if let Some(n) = out.node {
+                grads[n] = Some(match grads[n].take() {
+                    None => grad.clone(),
+                    Some(acc) => t::binary(&acc, grad, crate::cpu::elementwise::Binary::Add)?,
+                });
+            }
+        }
         for i in (0..=root).rev() {
             let Some(g) = grads[i].take() else { continue };
             let node = &mut nodes[i];

@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 use vdd::diffusion::{Sampler, Teacher};
 use vdd::eval::{self, EvalReport, Policy};
 use vdd::io;
+use vdd::moe::{Student, STUDENT_KIND};
 use vdd::Device;
 
 /// A loaded policy of any kind.
 pub enum Loaded {
     /// A diffusion teacher.
     Teacher(Teacher),
+    /// A Gaussian-mixture student.
+    Student(Student),
 }
 
 impl Loaded {
@@ -19,6 +22,7 @@ impl Loaded {
         let ck = io::load(path, &[])?;
         match ck.meta.kind.as_str() {
             "teacher-beso" | "teacher-ddpm" => Ok(Loaded::Teacher(Teacher::from_checkpoint(&ck, path, dev)?)),
+            STUDENT_KIND => Ok(Loaded::Student(Student::from_checkpoint(&ck, path, dev)?)),
             k => bail!("{}: unknown checkpoint kind {k:?}", path.display()),
         }
     }
@@ -27,6 +31,7 @@ impl Loaded {
     pub fn task(&self) -> &str {
         match self {
             Loaded::Teacher(t) => &t.task,
+            Loaded::Student(s) => &s.task,
         }
     }
 
@@ -34,6 +39,7 @@ impl Loaded {
     pub fn policy(&self, sampler: Option<Sampler>, steps: Option<usize>) -> Box<dyn Policy + '_> {
         match self {
             Loaded::Teacher(t) => Box::new(t.policy(sampler, steps)),
+            Loaded::Student(s) => Box::new(s),
         }
     }
 }

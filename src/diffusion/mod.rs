@@ -4,4 +4,4 @@ pub mod schedule;
 mod teacher;
 
 pub use schedule::{cosine_alpha_bars, sigmas, Edm, SigmaSchedule};
-pub use teacher::{identity_normalization, merge, Progress, Sampler, Teacher, TeacherConfig, TeacherKind};
+pub use teacher::{merge, Progress, Sampler, Teacher, TeacherConfig, TeacherKind};

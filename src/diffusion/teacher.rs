@@ -8,7 +8,7 @@ use crate::cpu::diffusion::Step;
 use crate::cpu::rng::HostRng;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::io::{self, Checkpoint, Meta};
+use crate::io::{self, Checkpoint, Meta, Normalization};
 use crate::kernels::rng::Dist;
 use crate::moe::Activation;
 use crate::nn::{Adam, AdamConfig, Ema, LinearDecay, LinearInit, ParamBuilder, ParamStore, ResidualMlp};
@@ -226,6 +226,8 @@ pub struct Teacher {
     pub act_dim: usize,
     /// Seed of its training run.
     pub seed: u64,
+    /// Standardisation of states and actions; the network works in normalised units.
+    pub norm: Normalization,
     net: ResidualMlp,
     store: ParamStore,
     alpha_bars: Vec<f64>,
@@ -254,7 +256,8 @@ impl Teacher {
         cfg.validate()?;
         let (net, store) = build(&cfg, state_dim, act_dim, device, seed)?;
         let alpha_bars = cosine_alpha_bars(cfg.timesteps);
-        Ok(Teacher { cfg, task: task.into(), state_dim, act_dim, seed, net, store, alpha_bars })
+        let norm = Normalization::identity(state_dim, act_dim);
+        Ok(Teacher { cfg, task: task.into(), state_dim, act_dim, seed, norm, net, store, alpha_bars })
     }
 
     /// The parameters.
@@ -282,14 +285,6 @@ impl Teacher {
             v.push(feat[i] as f32);
         }
         v
-    }
-
-    /// The raw network output `F` for host inputs (no gradient).
-    fn eval(&self, input: Vec<f32>, n: usize) -> Result<Tensor> {
-        let dev = self.store.device();
-        let tape = Tape::new(&self.store, false, 0);
-        let x = tape.constant(Tensor::from_slice(&dev, &input, &[n, self.state_dim + self.act_dim + 1])?);
-        Ok(self.net.forward(&tape, &x)?.value().clone())
     }
 
     /// Trains on samples drawn from `task` (fresh every step), calling `progress` after each
@@ -468,7 +463,7 @@ impl Teacher {
 
     /// The teacher's score at clean query actions fed as the noisy input (spec §2.4 item 3):
     /// BESO `(D(a; s, σ) − a)/σ²` with `level = σ` per row; DDPM `−ε(a, t, s)/√(1 − ᾱ_t)` with
-    /// `level = t` (an integer timestep) per row.
+    /// `level = t` (an integer timestep) per row. Host in, host out; see [`Teacher::score_tensor`].
     ///
     /// # Shapes
     /// `states: [n, state_dim]`, `actions: [n, act_dim]`, `levels: [n]` → `[n, act_dim]`.
@@ -484,15 +479,36 @@ impl Teacher {
             ));
         }
         let dev = self.store.device();
+        let st = Tensor::from_f64(&dev, states, &[n, self.state_dim])?;
+        let x = Tensor::from_f64(&dev, actions, &[n, self.act_dim])?;
+        self.score_tensor(&st, &x, levels)?.to_vec64()
+    }
+
+    /// [`Teacher::score`] on device tensors (normalised units): nothing is read back, so a
+    /// distillation step that queries the teacher stays one submission.
+    ///
+    /// # Shapes
+    /// `states: [n, state_dim]`, `actions: [n, act_dim]`, `levels: [n]` → `[n, act_dim]`.
+    ///
+    /// # Errors
+    /// As [`Teacher::score`].
+    pub fn score_tensor(&self, states: &Tensor, actions: &Tensor, levels: &[f64]) -> Result<Tensor> {
+        let n = levels.len();
+        if states.shape() != [n, self.state_dim] || actions.shape() != [n, self.act_dim] {
+            return Err(Error::shape(
+                "teacher score",
+                format!("states {:?} and actions {:?} for {n} levels", states.shape(), actions.shape()),
+            ));
+        }
+        let dev = self.store.device();
         let (kind, feat, scale, aux): (Step, Vec<f64>, Vec<f64>, Vec<f64>) = match self.cfg.kind {
             TeacherKind::Beso => {
                 let edm = self.edm();
-                (
-                    Step::VeScore,
-                    levels.iter().map(|s| s.ln() / 4.0).collect(),
-                    levels.iter().map(|&s| edm.c_in(s)).collect(),
-                    levels.to_vec(),
-                )
+                if let Some(bad) = levels.iter().find(|s| !(**s > 0.0 && s.is_finite())) {
+                    return Err(Error::invalid("teacher score", format!("noise level σ = {bad}")));
+                }
+                let feat = levels.iter().map(|s| s.ln() / 4.0).collect();
+                (Step::VeScore, feat, levels.iter().map(|&s| edm.c_in(s)).collect(), levels.to_vec())
             }
             TeacherKind::Ddpm => {
                 let tt = self.cfg.timesteps;
@@ -506,11 +522,28 @@ impl Teacher {
                 (Step::VpScore, levels.iter().map(|t| t / tt as f64).collect(), vec![1.0; n], aux)
             }
         };
-        let f = self.eval(self.input(states, actions, &feat, &scale), n)?;
-        let x = Tensor::from_slice(&dev, &actions.iter().map(|&v| v as f32).collect::<Vec<_>>(), &[n, self.act_dim])?;
-        let aux = Tensor::from_slice(&dev, &aux.iter().map(|&v| v as f32).collect::<Vec<_>>(), &[n])?;
+        let scale = Tensor::from_f64(&dev, &scale, &[n, 1])?;
+        let xs = ops::binary(actions, &scale, crate::cpu::elementwise::Binary::Mul)?;
+        let feat = Tensor::from_f64(&dev, &feat, &[n, 1])?;
+        let inp = ops::concat(&[states, &xs, &feat], 1)?;
+        let tape = Tape::new(&self.store, false, 0);
+        let f = self.net.forward(&tape, &tape.constant(inp))?.value().clone();
+        let aux = Tensor::from_f64(&dev, &aux, &[n])?;
         let c = [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, self.cfg.sigma_data as f32];
-        ops::sampler_step(kind, &c, &x, &f, &aux)?.to_vec64()
+        ops::sampler_step(kind, &c, actions, &f, &aux)
+    }
+
+    /// The DDPM timesteps whose equivalent VE noise level `√((1 − ᾱ_t)/ᾱ_t)` lies in
+    /// `[lo, hi]` (at least the closest one), for querying a DDPM teacher at a noise range.
+    pub fn timesteps_for(&self, lo: f64, hi: f64) -> Vec<usize> {
+        let eq = |t: usize| ((1.0 - self.alpha_bars[t]) / self.alpha_bars[t]).sqrt();
+        let v: Vec<usize> = (0..self.alpha_bars.len()).filter(|&t| (lo..=hi).contains(&eq(t))).collect();
+        if !v.is_empty() {
+            return v;
+        }
+        let mid = 0.5 * (lo + hi);
+        let best = (0..self.alpha_bars.len()).min_by(|&a, &b| (eq(a) - mid).abs().total_cmp(&(eq(b) - mid).abs()));
+        best.into_iter().collect()
     }
 
     /// Writes the teacher to `path` (atomically).
@@ -520,7 +553,7 @@ impl Teacher {
     pub fn save(&self, path: &Path, extra: serde_json::Value) -> Result<()> {
         let mut meta = Meta::new(self.cfg.kind.checkpoint_kind(), &self.task, self.seed);
         meta.model = serde_json::json!({ "state_dim": self.state_dim, "act_dim": self.act_dim, "config": self.cfg });
-        meta.normalization = identity_normalization(self.state_dim, self.act_dim);
+        meta.normalization = serde_json::to_value(&self.norm).expect("statistics serialise");
         meta.training = serde_json::to_value(&self.cfg).expect("config serialises");
         meta.extra = extra;
         io::save(path, &meta, &self.store, None)
@@ -552,16 +585,11 @@ impl Teacher {
         let (sd, ad) = (dim("state_dim")?, dim("act_dim")?);
         let cfg: TeacherConfig = serde_json::from_value(m.get("config").cloned().unwrap_or_default())
             .map_err(|e| bad(format!("teacher configuration: {e}")))?;
-        let t = Teacher::new(cfg, &ck.meta.task, sd, ad, device, ck.meta.seed)?;
+        let mut t = Teacher::new(cfg, &ck.meta.task, sd, ad, device, ck.meta.seed)?;
+        t.norm = serde_json::from_value(ck.meta.normalization.clone())
+            .map_err(|e| bad(format!("normalization statistics: {e}")))?;
+        t.norm.validate(sd, ad).map_err(|e| bad(e.to_string()))?;
         ck.load_into(path, &t.store)?;
         Ok(t)
     }
-}
-
-/// Identity normalisation statistics (the analytic tasks are already O(1)).
-pub fn identity_normalization(sd: usize, ad: usize) -> serde_json::Value {
-    serde_json::json!({
-        "state_mean": vec![0.0; sd], "state_std": vec![1.0; sd],
-        "action_mean": vec![0.0; ad], "action_std": vec![1.0; ad],
-    })
 }

@@ -1,8 +1,10 @@
 //! Files: checkpoints (safetensors + JSON metadata) and sample CSVs.
 
 mod checkpoint;
+mod normalization;
 
 pub use checkpoint::{git_revision, load, save, Checkpoint, Meta, FORMAT_VERSION};
+pub use normalization::Normalization;
 
 use crate::error::{Error, Result};
 use std::path::Path;

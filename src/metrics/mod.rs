@@ -177,3 +177,80 @@ pub fn mode_coverage(samples: &[f64], gmm: &Gmm) -> ModeCoverage {
         counts,
     }
 }
+
+/// How well a mixture's experts sit on a target's modes (spec §5 item 6): a one-to-one
+/// (Hungarian) matching of target modes to expert means.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExpertMatch {
+    /// Per target mode: distance from its mean to the matched expert's mean.
+    pub distances: Vec<f64>,
+    /// Largest of them.
+    pub max_distance: f64,
+    /// Modes whose matched expert mean lies within one target std (the smallest axis).
+    pub modes_within_std: usize,
+    /// Per target mode: matched expert's geometric-mean std over the target's (`(det Σ/det S)^(1/2d)`).
+    pub std_ratios: Vec<f64>,
+    /// Per target mode: the matched expert.
+    pub experts: Vec<usize>,
+    /// Per target mode: the total gating weight of the experts whose mean is nearest to it
+    /// (Mahalanobis) — the mixture weights the student recovered.
+    pub mode_weights: Vec<f64>,
+}
+
+fn det(m: &[f64], d: usize) -> f64 {
+    nalgebra::DMatrix::from_row_slice(d, d, m).determinant()
+}
+
+/// Matches the modes of `gmm` to experts with gating weights `weights [Z]`, means
+/// `means [Z, d]` and covariances `covs [Z, d, d]` (needs `Z ≥ K`; with fewer experts the
+/// unmatched modes get distance ∞).
+pub fn expert_match(weights: &[f64], means: &[f64], covs: &[f64], gmm: &Gmm) -> ExpertMatch {
+    let (d, k) = (gmm.dim(), gmm.components());
+    let z = means.len() / d;
+    let n = z.max(k);
+    // Rows: target modes (padded with free dummies); columns: experts (padded with ∞ dummies).
+    let big = 1e12;
+    let mut cost = vec![0.0; n * n];
+    for r in 0..k {
+        for c in 0..n {
+            cost[r * n + c] = if c < z { sq_dist(gmm.mean(r), &means[c * d..][..d]).sqrt() } else { big };
+        }
+    }
+    let assign = hungarian(&cost, n);
+    let mut out = ExpertMatch {
+        distances: Vec::new(),
+        max_distance: 0.0,
+        modes_within_std: 0,
+        std_ratios: Vec::new(),
+        experts: Vec::new(),
+        mode_weights: vec![0.0; k],
+    };
+    for (c, w) in weights.iter().enumerate().take(z) {
+        let owner = mode_coverage(&means[c * d..][..d], gmm).counts.iter().position(|&n| n > 0);
+        // Means farther than 3 Mahalanobis units from every mode go to the nearest in Euclid.
+        let owner = owner.unwrap_or_else(|| {
+            (0..k)
+                .min_by(|&a, &b| {
+                    sq_dist(gmm.mean(a), &means[c * d..][..d]).total_cmp(&sq_dist(gmm.mean(b), &means[c * d..][..d]))
+                })
+                .unwrap_or(0)
+        });
+        out.mode_weights[owner] += w;
+    }
+    for r in 0..k {
+        let c = assign[r];
+        let (dist, ratio) = if c < z {
+            let target = det(gmm.cov(r), d);
+            (cost[r * n + c], (det(&covs[c * d * d..][..d * d], d) / target).powf(0.5 / d as f64))
+        } else {
+            (f64::INFINITY, f64::NAN)
+        };
+        let min_std = nalgebra::DMatrix::from_row_slice(d, d, gmm.cov(r)).symmetric_eigenvalues().min().sqrt();
+        out.modes_within_std += usize::from(dist <= min_std);
+        out.max_distance = out.max_distance.max(dist);
+        out.distances.push(dist);
+        out.std_ratios.push(ratio);
+        out.experts.push(c);
+    }
+    out
+}

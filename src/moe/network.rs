@@ -6,7 +6,7 @@ use crate::autodiff::{Tape, Var};
 use crate::cpu::elementwise::{Binary, Unary};
 use crate::cpu::reduce::Softmax;
 use crate::error::{Error, Result};
-use crate::nn::{Gpt, GptConfig, Linear, LinearInit, Mlp, ParamBuilder, ResidualMlp};
+use crate::nn::{Gpt, GptConfig, Linear, LinearInit, Mlp, ParamBuilder, ParamId, ResidualMlp};
 use crate::tensor::Tensor;
 
 /// Architecture of an expert head (mean or Cholesky).
@@ -136,6 +136,13 @@ impl Head {
             Head::Residual(m) => m.forward(tape, x),
         }
     }
+
+    fn output(&self) -> &Linear {
+        match self {
+            Head::Plain(m) => m.layers.last().expect("an MLP has an output layer"),
+            Head::Residual(m) => &m.output,
+        }
+    }
 }
 
 /// The network's outputs for a batch of observation windows.
@@ -217,6 +224,19 @@ impl StudentNet {
             cov,
             gating,
         })
+    }
+
+    /// Weight and bias of the mean head's output layer (initialised by the student).
+    pub fn mean_output(&self) -> (ParamId, ParamId) {
+        let l = self.mean.output();
+        (l.w, l.b.expect("the mean head's output layer has a bias"))
+    }
+
+    /// The gating network's parameters (declared last, so they are one contiguous span), if
+    /// the gating is learned.
+    pub fn gating_params(&self, store: &crate::nn::ParamStore) -> Option<Vec<ParamId>> {
+        self.gating.as_ref()?;
+        Some((0..store.len()).map(ParamId).filter(|&id| store.entries()[id.0].name.starts_with("gating.")).collect())
     }
 
     /// The feature `[B, T, H]` of observation windows `[B, T, obs_dim]` (the observation

@@ -1,0 +1,240 @@
+//! The VDD training loop (spec §2.7): per iteration `cmp_steps` expert updates (E-step
+//! responsibilities and the closed-form expert gradient from the fused kernels, carried through
+//! heads and backbone by the tape, Adam) and `gating_steps` gating updates (cross-entropy to the
+//! responsibilities of dataset actions, its own Adam), linear LR decay, periodic evaluation
+//! keeping the best parameters, and a stop with a clear error on NaN/Inf.
+
+use super::kmeans::kmeans_best;
+use super::{DistillData, MeanInitKind, ScoreSource, VddConfig};
+use crate::autodiff::Tape;
+use crate::cpu::reduce::Reduce;
+use crate::cpu::rng::HostRng;
+use crate::device::Device;
+use crate::error::{Error, Result};
+use crate::io::Normalization;
+use crate::kernels::rng::Dist;
+use crate::moe::{MeanInit, Student, StudentConfig};
+use crate::nn::{Adam, AdamConfig, LinearDecay};
+use crate::tensor::{ops, Tensor};
+use std::path::Path;
+use std::time::Instant;
+
+/// Progress after one iteration.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    /// Iteration just finished (1-based).
+    pub iter: u64,
+    /// Total iterations.
+    pub total: u64,
+    /// Mean `log q̃(z|a)` of the experts' own samples (→ 0 when experts separate).
+    pub log_resp: f64,
+    /// Gating cross-entropy batch: mean `−log q(a_data|s)` (None with a fixed gating).
+    pub data_nll: Option<f64>,
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainReport {
+    /// Iterations run.
+    pub iters: u64,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// Iteration of the kept parameters (the best evaluation, or the last one).
+    pub best_iter: u64,
+    /// Its evaluation score (lower is better), if evaluated.
+    pub best_score: Option<f64>,
+    /// `(iteration, score)` of every evaluation.
+    pub history: Vec<(u64, f64)>,
+}
+
+/// The student a configuration describes for `data`, with means initialised as configured
+/// (k-means of `init_samples` data actions, or uniform).
+///
+/// # Errors
+/// Invalid configuration; device errors.
+pub fn init_student(
+    cfg: &VddConfig,
+    data: &mut dyn DistillData,
+    norm: Normalization,
+    task: &str,
+    device: &Device,
+    seed: u64,
+) -> Result<Student> {
+    cfg.validate()?;
+    let (z, d) = (cfg.experts, data.act_dim());
+    let scfg = StudentConfig {
+        obs_dim: data.obs_dim(),
+        act_dim: d,
+        experts: z,
+        window: data.window(),
+        gpt: cfg.gpt,
+        feature: cfg.feature,
+        mean: cfg.head,
+        cov: cfg.head,
+        full_cov: cfg.full_cov,
+        gating: cfg.learn_gating.then_some((cfg.gating_hidden, cfg.gating_layers)),
+        init_std: cfg.init_std,
+        min_std: cfg.min_std,
+    };
+    let init = match cfg.mean_init {
+        MeanInitKind::Uniform => MeanInit::Uniform(cfg.mean_init_bound),
+        MeanInitKind::Kmeans => {
+            let mut rng = HostRng::new(seed, 0x6b6d);
+            let rows = cfg.init_samples.div_ceil(data.window());
+            let (_, actions) = data.batch(rows, &mut rng);
+            MeanInit::Centres(kmeans_best(&actions, d, z, 3, &mut rng))
+        }
+    };
+    Student::new(scfg, norm, &init, task, device, seed)
+}
+
+/// Evaluation hook: a score of the current student (lower is better), or None to skip.
+pub type Evaluate<'h> = &'h mut dyn FnMut(&Student, u64) -> Result<Option<f64>>;
+
+/// Runs VDD on `student` for `cfg.iters` iterations. Every `eval_every` iterations (and at
+/// the end) `evaluate` scores the student; the best parameters are kept (written to
+/// `checkpoint` when given, atomically) and loaded into the student at the end.
+///
+/// # Errors
+/// [`Error::Diverged`] naming the iteration when a loss or statistic becomes non-finite (the
+/// last good checkpoint stays on disk); shape and device errors.
+#[allow(clippy::too_many_arguments)]
+pub fn distill(
+    cfg: &VddConfig,
+    student: &mut Student,
+    data: &mut dyn DistillData,
+    source: &ScoreSource,
+    seed: u64,
+    checkpoint: Option<&Path>,
+    progress: &mut dyn FnMut(&Progress),
+    evaluate: Evaluate,
+) -> Result<TrainReport> {
+    cfg.validate()?;
+    let start = Instant::now();
+    let dev = student.device();
+    let store = &student.store;
+    let gating_ids = student.net.gating_params(store);
+    let n_expert_params = match &gating_ids {
+        Some(ids) => store.span(ids)?.0,
+        None => store.numel(),
+    };
+    let expert_ids: Vec<_> = (0..store.len())
+        .filter(|&i| store.entries()[i].offset < n_expert_params)
+        .map(|i| crate::nn::ParamId(i))
+        .collect();
+    let adam = |lr| AdamConfig { lr, ..AdamConfig::default() };
+    let mut opt_e = Adam::for_params(store, &expert_ids, adam(cfg.lr))?;
+    let mut opt_g = match &gating_ids {
+        Some(ids) => Some(Adam::for_params(store, ids, adam(cfg.gating_lr))?),
+        None => None,
+    };
+    let sched_e = LinearDecay::to_zero(cfg.lr, cfg.iters * cfg.cmp_steps);
+    let sched_g = LinearDecay::to_zero(cfg.gating_lr, (cfg.iters * cfg.gating_steps).max(1));
+    let (z, d, t, v) = (cfg.experts, data.act_dim(), data.window(), cfg.samples);
+    let (b, sd) = (cfg.batch, data.obs_dim());
+    let r = b * t;
+    let uniform = Tensor::full(&dev, &[r, z], -(z as f32).ln())?;
+    let mut rng = HostRng::new(seed, 0x7dd);
+    let mut report = TrainReport { iters: 0, seconds: 0.0, best_iter: 0, best_score: None, history: Vec::new() };
+    let mut best: Option<Vec<f32>> = None;
+    let (mut n_e, mut n_g) = (0u64, 0u64);
+    let save = |s: &Student, vals: Option<&[f32]>, it: u64, score: Option<f64>| -> Result<()> {
+        match checkpoint {
+            Some(p) => s.save(
+                p,
+                serde_json::to_value(cfg).expect("config serialises"),
+                serde_json::json!({ "iter": it, "eval_score": score, "score_source": source.describe() }),
+                vals,
+            ),
+            None => Ok(()),
+        }
+    };
+    let diverged = |it: u64, what: &str, value: f64| Error::Diverged {
+        step: it,
+        msg: format!(
+            "{what} is {value}{}",
+            checkpoint.map(|p| format!("; the last good checkpoint {} is kept", p.display())).unwrap_or_default()
+        ),
+    };
+    for it in 1..=cfg.iters {
+        let mut log_resp = 0.0;
+        for _ in 0..cfg.cmp_steps {
+            let (obs, _) = data.batch(b, &mut rng);
+            let tape = Tape::new(store, true, seed ^ (n_e << 20) ^ 0xe);
+            let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, &obs, &[b, t, sd])?))?;
+            let mean = out.mean.value().reshape(&[r, z, d])?;
+            let chol = out.chol.value().reshape(&[r, z, d, d])?;
+            let log_g = match &out.log_gates {
+                Some(g) => g.value().reshape(&[r, z])?,
+                None => uniform.clone(),
+            };
+            let eps = ops::random(&dev, &[r, z, v, d], Dist::Normal { mean: 0.0, std: 1.0 }, seed, (n_e + 1) << 32)?;
+            let a = ops::expert_sample(&mean, &chol, &eps)?;
+            let score = source.score(&obs, &a.reshape(&[b, t, z, v, d])?, &mut rng)?.reshape(&[r, z, v, d])?;
+            let g = ops::expert_grad(&mean, &chol, &log_g, &eps, &score, cfg.use_responsibilities)?;
+            let lr_mean = ops::reduce(&g.log_resp.reshape(&[r * z])?, Reduce::Mean)?;
+            tape.backward_many(&[
+                (&out.mean, g.d_mean.reshape(out.mean.shape())?),
+                (&out.chol, g.d_chol.reshape(out.chol.shape())?),
+            ])?;
+            opt_e.step(store, sched_e.lr(n_e))?;
+            n_e += 1;
+            let lv = lr_mean.item()?;
+            if !lv.is_finite() {
+                return Err(diverged(it, "the mean log-responsibility of the experts' samples", lv));
+            }
+            log_resp = lv;
+        }
+        let mut data_nll = None;
+        if let Some(opt) = opt_g.as_mut() {
+            for _ in 0..cfg.gating_steps {
+                let (obs, acts) = data.batch(b, &mut rng);
+                let tape = Tape::new(store, true, seed ^ (n_g << 20) ^ 0x9);
+                let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, &obs, &[b, t, sd])?))?;
+                let lg = out.log_gates.as_ref().expect("a learned gating has log gates");
+                let (lq, dlg) = ops::mixture_log_prob(
+                    &out.mean.value().reshape(&[r, z, d])?,
+                    &out.chol.value().reshape(&[r, z, d, d])?,
+                    &lg.value().reshape(&[r, z])?,
+                    &Tensor::from_f64(&dev, &acts, &[r, d])?,
+                )?;
+                let nll = ops::reduce(&lq, Reduce::Mean)?;
+                tape.backward_many(&[(lg, dlg.reshape(lg.shape())?)])?;
+                opt.step(store, sched_g.lr(n_g))?;
+                n_g += 1;
+                let nv = -nll.item()?;
+                if !nv.is_finite() {
+                    return Err(diverged(it, "the negative log-likelihood of the data batch", nv));
+                }
+                data_nll = Some(nv);
+            }
+        }
+        report.iters = it;
+        progress(&Progress { iter: it, total: cfg.iters, log_resp, data_nll });
+        let due = (cfg.eval_every > 0 && it % cfg.eval_every == 0) || it == cfg.iters;
+        if due {
+            if let Some(score) = evaluate(student, it)? {
+                if !score.is_finite() {
+                    return Err(diverged(it, "the evaluation score", score));
+                }
+                report.history.push((it, score));
+                if report.best_score.is_none_or(|b| score < b) {
+                    report.best_score = Some(score);
+                    report.best_iter = it;
+                    let vals = store.flat().to_vec()?;
+                    save(student, Some(&vals), it, Some(score))?;
+                    best = Some(vals);
+                }
+            }
+        }
+    }
+    match best {
+        Some(vals) => store.load(&vals)?,
+        None => {
+            report.best_iter = report.iters;
+            save(student, None, report.iters, None)?;
+        }
+    }
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}
