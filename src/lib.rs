@@ -10,6 +10,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod moe;
 pub mod nn;
+pub mod plot;
 pub mod profile;
 pub mod tasks;
 pub mod tensor;

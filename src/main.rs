@@ -33,6 +33,10 @@ enum Command {
     Teacher(cli::teacher::Args),
     /// Distil a teacher (or an analytic target's exact score) into a Gaussian-mixture student.
     Distill(cli::distill::Args),
+    /// Print the mixture a student predicts at a state (weights, means, covariances).
+    Inspect(cli::inspect::Args),
+    /// Draw a policy over its 2-D target density (experts with 1σ/2σ ellipses) as a PNG.
+    Plot(cli::plot::Args),
     /// Sample a policy at test states and report distribution metrics against the task.
     Eval(cli::eval::Args),
     /// Write a policy's actions at one state to a CSV file.
@@ -77,6 +81,8 @@ fn main() -> Result<()> {
         Command::Teacher(a) => cli::teacher::run(&a).map(drop),
         Command::Distill(a) => cli::distill::run(&a),
         Command::Eval(a) => cli::eval::run(&a),
+        Command::Plot(a) => cli::plot::run(&a),
+        Command::Inspect(a) => cli::inspect::run(&a),
         Command::Sample(a) => cli::eval::sample(&a),
     }
 }

@@ -2,6 +2,8 @@
 
 pub mod distill;
 pub mod eval;
+pub mod inspect;
+pub mod plot;
 pub mod teacher;
 
 use anyhow::{Context, Result};
