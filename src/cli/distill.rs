@@ -9,7 +9,7 @@ use vdd::io::Normalization;
 use vdd::metrics::{self, ExpertMatch};
 use vdd::moe::Student;
 use vdd::tasks::AnalyticTask;
-use vdd::vdd::{self as v, AnalyticData, MeanInitKind, ScoreSource, TrainReport, VddConfig};
+use vdd::vdd::{self as v, MeanInitKind, ScoreSource, TrainReport, VddConfig};
 
 /// Covariance type of the experts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -140,29 +140,16 @@ pub fn distill(a: &Args, quiet: bool) -> Result<Outcome> {
         None => ScoreSource::Exact { task: &task, norm: norm.clone(), noise: cfg.noise },
         Some(t) => ScoreSource::teacher(t, task.state_dim(), task.act_dim(), cfg.noise.unwrap_or([0.2, 0.5]))?,
     };
-    let mut data = AnalyticData { task: &task, norm: norm.clone() };
-    let mut student = v::init_student(&cfg, &mut data, norm, task.name(), &dev, a.seed)?;
     let pb = super::progress(cfg.iters, &format!("distill {} ({})", task.name(), source.describe()), quiet);
-    let states = if task.conditional() { 16 } else { 1 };
-    let mut evaluate =
-        |s: &Student, _it: u64| v::heldout_nll(s, &task, states, cfg.eval_samples, a.seed ^ 0xe1).map(Some);
-    let train = v::distill(
-        &cfg,
-        &mut student,
-        &mut data,
-        &source,
-        a.seed,
-        Some(&a.out),
-        &mut |p| {
-            if p.iter % 10 == 0 || p.iter == p.total {
-                pb.set_position(p.iter);
-                let nll = p.data_nll.map(|n| format!(", data NLL {n:.3}")).unwrap_or_default();
-                pb.set_message(format!("log q̃ {:.3}{nll}", p.log_resp));
-            }
-        },
-        &mut evaluate,
-    )?;
+    let (student, train) = v::distill_analytic(&cfg, &task, &source, &dev, a.seed, Some(&a.out), &mut |p| {
+        if p.iter % 10 == 0 || p.iter == p.total {
+            pb.set_position(p.iter);
+            let nll = p.data_nll.map(|n| format!(", data NLL {n:.3}")).unwrap_or_default();
+            pb.set_message(format!("log q̃ {:.3}{nll}", p.log_resp));
+        }
+    })?;
     pb.finish_and_clear();
+    let states = if task.conditional() { 16 } else { 1 };
     let report = eval::evaluate(&student, &task, states, 2000, a.seed ^ 0xe7a1)?;
     let test = task.test_states(1);
     let m = student.mixtures(&test, 1)?;

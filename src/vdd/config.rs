@@ -117,9 +117,10 @@ impl VddConfig {
                 c.learn_gating = false;
             }
             "cond-ring" => {
-                c.iters = 3000;
+                c.iters = 6000;
                 c.batch = 128;
                 c.samples = 16;
+                c.lr = 2e-3;
                 c.head.hidden = 128;
                 c.eval_every = 500;
             }

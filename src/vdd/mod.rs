@@ -17,12 +17,41 @@ mod trainer;
 pub use config::{MeanInitKind, VddConfig};
 pub use kmeans::{kmeans, kmeans_best};
 pub use score::{AnalyticData, DistillData, ScoreSource};
-pub use trainer::{distill, init_student, Evaluate, Progress, TrainReport};
+pub use trainer::{distill, expert_update, gating_update, init_student, Evaluate, Progress, TrainReport, UpdateShape};
 
 use crate::cpu::rng::HostRng;
+use crate::device::Device;
 use crate::error::Result;
 use crate::moe::Student;
 use crate::tasks::AnalyticTask;
+use std::path::Path;
+
+/// Distils `source` into a fresh student on an analytic task: the student is initialised
+/// from target samples, trained with [`distill`], and selected by [`heldout_nll`] (16 test
+/// states on conditional tasks, 1 otherwise). `progress` sees every iteration.
+///
+/// # Errors
+/// As [`distill`].
+pub fn distill_analytic(
+    cfg: &VddConfig,
+    task: &AnalyticTask,
+    source: &ScoreSource,
+    device: &Device,
+    seed: u64,
+    checkpoint: Option<&Path>,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(Student, TrainReport)> {
+    let norm = match source {
+        ScoreSource::Exact { norm, .. } => norm.clone(),
+        ScoreSource::Teacher { teacher, .. } => teacher.norm.clone(),
+    };
+    let mut data = AnalyticData { task, norm: norm.clone() };
+    let mut student = init_student(cfg, &mut data, norm, task.name(), device, seed)?;
+    let states = if task.conditional() { 16 } else { 1 };
+    let mut evaluate = |s: &Student, _it: u64| heldout_nll(s, task, states, cfg.eval_samples, seed ^ 0xe1).map(Some);
+    let report = distill(cfg, &mut student, &mut data, source, seed, checkpoint, progress, &mut evaluate)?;
+    Ok((student, report))
+}
 
 /// Held-out NLL (nats per sample) of the student on `n` fresh target samples at each of
 /// `states` test states — the default model-selection score on analytic tasks (it punishes

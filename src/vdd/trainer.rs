@@ -88,6 +88,89 @@ pub fn init_student(
     Student::new(scfg, norm, &init, task, device, seed)
 }
 
+/// Sizes of one update.
+#[derive(Clone, Copy, Debug)]
+pub struct UpdateShape {
+    /// States B.
+    pub batch: usize,
+    /// Window T.
+    pub window: usize,
+    /// Samples V per expert.
+    pub samples: usize,
+}
+
+/// One expert update's gradients (no optimiser step): the student's forward pass at `obs`
+/// (`[B, T, obs_dim]`, normalised), `V` samples per expert with noise from stream
+/// `(seed, stream)`, the score at them, the fused closed-form gradient of the per-expert bound,
+/// and the tape's backward into the store's gradient buffer (heads and backbone; the gating
+/// gets none). Returns the mean `log q̃(z|a)` (read back: the update's one submission).
+///
+/// # Errors
+/// Shape and device errors.
+#[allow(clippy::too_many_arguments)]
+pub fn expert_update(
+    student: &Student,
+    obs: &[f64],
+    shape: UpdateShape,
+    source: &ScoreSource,
+    use_responsibilities: bool,
+    seed: u64,
+    stream: u64,
+    rng: &mut HostRng,
+) -> Result<f64> {
+    let c = student.cfg();
+    let (z, d, sd) = (c.experts, c.act_dim, c.obs_dim);
+    let UpdateShape { batch: b, window: t, samples: v } = shape;
+    let r = b * t;
+    let dev = student.device();
+    let tape = Tape::new(&student.store, true, seed ^ (stream << 20) ^ 0xe);
+    let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, obs, &[b, t, sd])?))?;
+    let mean = out.mean.value().reshape(&[r, z, d])?;
+    let chol = out.chol.value().reshape(&[r, z, d, d])?;
+    let log_g = match &out.log_gates {
+        Some(g) => g.value().reshape(&[r, z])?,
+        None => Tensor::full(&dev, &[r, z], -(z as f32).ln())?,
+    };
+    let eps = ops::random(&dev, &[r, z, v, d], Dist::Normal { mean: 0.0, std: 1.0 }, seed, (stream + 1) << 32)?;
+    let a = ops::expert_sample(&mean, &chol, &eps)?;
+    let score = source.score(obs, &a.reshape(&[b, t, z, v, d])?, rng)?.reshape(&[r, z, v, d])?;
+    let g = ops::expert_grad(&mean, &chol, &log_g, &eps, &score, use_responsibilities)?;
+    let lr_mean = ops::reduce(&g.log_resp.reshape(&[r * z])?, Reduce::Mean)?;
+    tape.backward_many(&[
+        (&out.mean, g.d_mean.reshape(out.mean.shape())?),
+        (&out.chol, g.d_chol.reshape(out.chol.shape())?),
+    ])?;
+    lr_mean.item()
+}
+
+/// One gating update's gradients (no optimiser step): the cross-entropy of the gating at
+/// `obs` to the responsibilities of the dataset actions `actions` (`[B, T, d]`), back into the
+/// gating network only. Returns the batch's mean `−log q(a|s)`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a student with a fixed gating; shape and device errors.
+pub fn gating_update(student: &Student, obs: &[f64], actions: &[f64], shape: UpdateShape, seed: u64, stream: u64) -> Result<f64> {
+    let c = student.cfg();
+    let (z, d, sd) = (c.experts, c.act_dim, c.obs_dim);
+    let (b, t) = (shape.batch, shape.window);
+    let r = b * t;
+    let dev = student.device();
+    let tape = Tape::new(&student.store, true, seed ^ (stream << 20) ^ 0x9);
+    let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, obs, &[b, t, sd])?))?;
+    let Some(lg) = out.log_gates.as_ref() else {
+        return Err(Error::invalid("gating update", "the student's gating is fixed"));
+    };
+    let (lq, dlg) = ops::mixture_log_prob(
+        &out.mean.value().reshape(&[r, z, d])?,
+        &out.chol.value().reshape(&[r, z, d, d])?,
+        &lg.value().reshape(&[r, z])?,
+        &Tensor::from_f64(&dev, actions, &[r, d])?,
+    )?;
+    let nll = ops::reduce(&lq, Reduce::Mean)?;
+    tape.backward_many(&[(lg, dlg.reshape(lg.shape())?)])?;
+    Ok(-nll.item()?)
+}
+
 /// Evaluation hook: a score of the current student (lower is better), or None to skip.
 pub type Evaluate<'h> = &'h mut dyn FnMut(&Student, u64) -> Result<Option<f64>>;
 
@@ -111,7 +194,6 @@ pub fn distill(
 ) -> Result<TrainReport> {
     cfg.validate()?;
     let start = Instant::now();
-    let dev = student.device();
     let store = &student.store;
     let gating_ids = student.net.gating_params(store);
     let n_expert_params = match &gating_ids {
@@ -130,10 +212,8 @@ pub fn distill(
     };
     let sched_e = LinearDecay::to_zero(cfg.lr, cfg.iters * cfg.cmp_steps);
     let sched_g = LinearDecay::to_zero(cfg.gating_lr, (cfg.iters * cfg.gating_steps).max(1));
-    let (z, d, t, v) = (cfg.experts, data.act_dim(), data.window(), cfg.samples);
-    let (b, sd) = (cfg.batch, data.obs_dim());
-    let r = b * t;
-    let uniform = Tensor::full(&dev, &[r, z], -(z as f32).ln())?;
+    let b = cfg.batch;
+    let shape = UpdateShape { batch: b, window: data.window(), samples: cfg.samples };
     let mut rng = HostRng::new(seed, 0x7dd);
     let mut report = TrainReport { iters: 0, seconds: 0.0, best_iter: 0, best_score: None, history: Vec::new() };
     let mut best: Option<Vec<f32>> = None;
@@ -160,52 +240,24 @@ pub fn distill(
         let mut log_resp = 0.0;
         for _ in 0..cfg.cmp_steps {
             let (obs, _) = data.batch(b, &mut rng);
-            let tape = Tape::new(store, true, seed ^ (n_e << 20) ^ 0xe);
-            let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, &obs, &[b, t, sd])?))?;
-            let mean = out.mean.value().reshape(&[r, z, d])?;
-            let chol = out.chol.value().reshape(&[r, z, d, d])?;
-            let log_g = match &out.log_gates {
-                Some(g) => g.value().reshape(&[r, z])?,
-                None => uniform.clone(),
-            };
-            let eps = ops::random(&dev, &[r, z, v, d], Dist::Normal { mean: 0.0, std: 1.0 }, seed, (n_e + 1) << 32)?;
-            let a = ops::expert_sample(&mean, &chol, &eps)?;
-            let score = source.score(&obs, &a.reshape(&[b, t, z, v, d])?, &mut rng)?.reshape(&[r, z, v, d])?;
-            let g = ops::expert_grad(&mean, &chol, &log_g, &eps, &score, cfg.use_responsibilities)?;
-            let lr_mean = ops::reduce(&g.log_resp.reshape(&[r * z])?, Reduce::Mean)?;
-            tape.backward_many(&[
-                (&out.mean, g.d_mean.reshape(out.mean.shape())?),
-                (&out.chol, g.d_chol.reshape(out.chol.shape())?),
-            ])?;
-            opt_e.step(store, sched_e.lr(n_e))?;
-            n_e += 1;
-            let lv = lr_mean.item()?;
+            let lv = expert_update(student, &obs, shape, source, cfg.use_responsibilities, seed, n_e, &mut rng)?;
             if !lv.is_finite() {
                 return Err(diverged(it, "the mean log-responsibility of the experts' samples", lv));
             }
+            opt_e.step(store, sched_e.lr(n_e))?;
+            n_e += 1;
             log_resp = lv;
         }
         let mut data_nll = None;
         if let Some(opt) = opt_g.as_mut() {
             for _ in 0..cfg.gating_steps {
                 let (obs, acts) = data.batch(b, &mut rng);
-                let tape = Tape::new(store, true, seed ^ (n_g << 20) ^ 0x9);
-                let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, &obs, &[b, t, sd])?))?;
-                let lg = out.log_gates.as_ref().expect("a learned gating has log gates");
-                let (lq, dlg) = ops::mixture_log_prob(
-                    &out.mean.value().reshape(&[r, z, d])?,
-                    &out.chol.value().reshape(&[r, z, d, d])?,
-                    &lg.value().reshape(&[r, z])?,
-                    &Tensor::from_f64(&dev, &acts, &[r, d])?,
-                )?;
-                let nll = ops::reduce(&lq, Reduce::Mean)?;
-                tape.backward_many(&[(lg, dlg.reshape(lg.shape())?)])?;
-                opt.step(store, sched_g.lr(n_g))?;
-                n_g += 1;
-                let nv = -nll.item()?;
+                let nv = gating_update(student, &obs, &acts, shape, seed, n_g)?;
                 if !nv.is_finite() {
                     return Err(diverged(it, "the negative log-likelihood of the data batch", nv));
                 }
+                opt.step(store, sched_g.lr(n_g))?;
+                n_g += 1;
                 data_nll = Some(nv);
             }
         }
