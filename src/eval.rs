@@ -243,3 +243,21 @@ pub fn teacher_score_error(
     }
     Ok(out)
 }
+
+/// Median wall-clock milliseconds of `f` over `reps` runs after `warmup` runs.
+///
+/// # Errors
+/// The first error of `f`.
+pub fn median_ms(warmup: usize, reps: usize, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    for _ in 0..warmup {
+        f()?;
+    }
+    let mut t = Vec::with_capacity(reps.max(1));
+    for _ in 0..reps.max(1) {
+        let s = std::time::Instant::now();
+        f()?;
+        t.push(s.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    Ok(t[t.len() / 2])
+}

@@ -29,6 +29,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The whole pipeline on the paper's toy: teacher → VDD student → evaluation → figures,
+    /// and a teacher-vs-student table of metrics and time per action.
+    Demo(cli::demo::Args),
     /// Train a diffusion teacher (BESO or DDPM) on samples of an analytic task.
     Teacher(cli::teacher::Args),
     /// Distil a teacher (or an analytic target's exact score) into a Gaussian-mixture student.
@@ -78,6 +81,7 @@ fn info(device: &str, json: bool) -> Result<()> {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info { device, json } => info(&device, json),
+        Command::Demo(a) => cli::demo::run(&a),
         Command::Teacher(a) => cli::teacher::run(&a).map(drop),
         Command::Distill(a) => cli::distill::run(&a),
         Command::Eval(a) => cli::eval::run(&a),

@@ -44,7 +44,10 @@ fn defaults(task: &AnalyticTask) -> VddConfig {
 fn ring_exact_score_puts_an_expert_on_every_mode_in_at_least_4_of_5_seeds() {
     let task = AnalyticTask::ring();
     let cfg = defaults(&task);
-    assert!(!cfg.learn_gating && !cfg.full_cov && cfg.experts == 8, "the paper's toy: 8 diagonal experts, uniform gating");
+    assert!(
+        !cfg.learn_gating && !cfg.full_cov && cfg.experts == 8,
+        "the paper's toy: 8 diagonal experts, uniform gating"
+    );
     let mut good = 0;
     for seed in 0..5 {
         let r = run(&task, &cfg, seed);
@@ -69,7 +72,11 @@ fn dropping_the_responsibility_term_collapses_the_experts() {
     let without = run(&task, &cfg, 3);
     eprintln!("with log q̃: {:?}\nwithout: {:?}", with.matching, without.matching);
     assert_eq!(with.matching.modes_within_std, 8);
-    assert!(without.matching.modes_within_std <= 4, "{} modes still matched without log q̃", without.matching.modes_within_std);
+    assert!(
+        without.matching.modes_within_std <= 4,
+        "{} modes still matched without log q̃",
+        without.matching.modes_within_std
+    );
     let wide = without.matching.std_ratios.iter().cloned().fold(f64::INFINITY, f64::min);
     assert!(wide > 1.5, "collapsed experts should widen over several modes (smallest std ratio {wide})");
     assert!(without.eval.forward_kl.unwrap() > 10.0 * with.eval.forward_kl.unwrap().max(1e-3));
@@ -119,7 +126,10 @@ fn cond_ring_follows_the_state_at_16_test_states() {
     cfg.iters = 2000;
     cfg.lr = 3e-3;
     let r = run(&task, &cfg, 0);
-    eprintln!("coverage {} (all at {}/16), forward KL {:?}", r.eval.modes_covered, r.eval.states_all_covered, r.eval.forward_kl);
+    eprintln!(
+        "coverage {} (all at {}/16), forward KL {:?}",
+        r.eval.modes_covered, r.eval.states_all_covered, r.eval.forward_kl
+    );
     assert!(r.eval.modes_covered >= 7.0, "mean coverage {} over 16 states", r.eval.modes_covered);
     assert!(r.eval.forward_kl.unwrap() < 0.1);
 }
@@ -215,7 +225,8 @@ fn a_nan_stops_training_naming_the_iteration_and_keeps_the_last_good_checkpoint(
     // Initialisation draws its own batch first, then iterations 1..=3 are healthy.
     let mut s = v::init_student(&cfg, &mut data, norm, "ring", &Device::Cpu, 0).unwrap();
     let mut evaluate = |s: &Student, _| v::heldout_nll(s, &task, 1, 500, 0).map(Some);
-    let err = v::distill(&cfg, &mut s, &mut data, &exact(&task), 0, Some(&path), &mut |_| {}, &mut evaluate).unwrap_err();
+    let err =
+        v::distill(&cfg, &mut s, &mut data, &exact(&task), 0, Some(&path), &mut |_| {}, &mut evaluate).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, Error::Diverged { step: 4, .. }), "{msg}");
     assert!(msg.contains("last good checkpoint"), "{msg}");

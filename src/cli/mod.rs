@@ -1,5 +1,6 @@
 //! Shared pieces of the `vdd` subcommands.
 
+pub mod demo;
 pub mod distill;
 pub mod eval;
 pub mod inspect;

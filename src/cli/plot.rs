@@ -4,8 +4,11 @@
 use super::eval::Loaded;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
+use vdd::diffusion::Teacher;
 use vdd::eval::Policy;
+use vdd::moe::{Mixtures, Student};
 use vdd::plot;
+use vdd::tasks::AnalyticTask;
 
 /// Arguments of `vdd plot`.
 #[derive(clap::Args)]
@@ -28,35 +31,44 @@ pub struct Args {
 }
 
 /// Draws `loaded` on `task` at `state` into `out`.
-pub fn draw(loaded: &Loaded, task: &vdd::tasks::AnalyticTask, state: &[f64], out: &Path) -> Result<()> {
+pub fn draw(loaded: &Loaded, task: &AnalyticTask, state: &[f64], out: &Path) -> Result<()> {
+    match loaded {
+        Loaded::Student(s) => draw_student(s, task, state, out),
+        Loaded::Teacher(t) => draw_teacher(t, task, state, out),
+    }
+}
+
+/// A student's experts over the target density.
+pub fn draw_student(s: &Student, task: &AnalyticTask, state: &[f64], out: &Path) -> Result<()> {
+    let what = format!("{} experts (1σ, 2σ; width ∝ gating)", s.cfg().experts);
+    draw_parts(task, state, &what, Some(&s.mixtures(state, 1)?), None, out)
+}
+
+/// 1000 teacher samples over the target density.
+pub fn draw_teacher(t: &Teacher, task: &AnalyticTask, state: &[f64], out: &Path) -> Result<()> {
+    draw_parts(task, state, "teacher samples", None, Some(&t.policy(None, None).sample(state, 1000, 1)?), out)
+}
+
+fn draw_parts(
+    task: &AnalyticTask,
+    state: &[f64],
+    what: &str,
+    m: Option<&Mixtures>,
+    samples: Option<&[f64]>,
+    out: &Path,
+) -> Result<()> {
     if task.act_dim() != 2 {
         bail!("plots need 2-D actions; {} has {}", task.name(), task.act_dim());
     }
     let g = task.mixture(state);
     let (x, y) = plot::frame(&g);
-    let title = format!(
-        "{} at state {:?}: target density, {}",
-        task.name(),
-        state,
-        match loaded {
-            Loaded::Student(s) => format!("{} experts (1σ, 2σ; width ∝ gating)", s.cfg().experts),
-            Loaded::Teacher(_) => "teacher samples".into(),
-        }
-    );
-    let mixtures = match loaded {
-        Loaded::Student(s) => Some(s.mixtures(state, 1)?),
-        Loaded::Teacher(_) => None,
-    };
-    let samples = match loaded {
-        Loaded::Teacher(t) => Some(t.policy(None, None).sample(state, 1000, 1)?),
-        Loaded::Student(_) => None,
-    };
+    let title = format!("{} at state {state:?}: target density, {what}", task.name());
     plot::figure(out, &title, x, y, |c| {
         plot::density(c, &|p| g.log_prob(p), 180)?;
-        if let Some(m) = &mixtures {
+        if let Some(m) = m {
             plot::experts(c, m, 0)?;
         }
-        if let Some(s) = &samples {
+        if let Some(s) = samples {
             plot::scatter(c, s, 2, plot::palette(3))?;
         }
         Ok(())

@@ -149,7 +149,14 @@ pub fn expert_update(
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a student with a fixed gating; shape and device errors.
-pub fn gating_update(student: &Student, obs: &[f64], actions: &[f64], shape: UpdateShape, seed: u64, stream: u64) -> Result<f64> {
+pub fn gating_update(
+    student: &Student,
+    obs: &[f64],
+    actions: &[f64],
+    shape: UpdateShape,
+    seed: u64,
+    stream: u64,
+) -> Result<f64> {
     let c = student.cfg();
     let (z, d, sd) = (c.experts, c.act_dim, c.obs_dim);
     let (b, t) = (shape.batch, shape.window);
