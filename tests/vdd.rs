@@ -247,7 +247,8 @@ fn student_checkpoints_round_trip_and_other_files_are_refused_clearly() {
     let state = task.test_states(1);
     assert_eq!(back.mixtures(&state, 1).unwrap(), s.mixtures(&state, 1).unwrap());
     // A teacher file is not a student.
-    let t = Teacher::new(TeacherConfig::for_task(&task, TeacherKind::Beso), "aniso", 2, 2, &Device::Cpu, 0).unwrap();
+    let t =
+        Teacher::new(TeacherConfig::for_task(task.name(), TeacherKind::Beso), "aniso", 2, 2, &Device::Cpu, 0).unwrap();
     let tp = dir.join("t.safetensors");
     t.save(&tp, serde_json::Value::Null).unwrap();
     let e = Student::load(&tp, &Device::Cpu).err().unwrap().to_string();
@@ -263,7 +264,8 @@ fn student_checkpoints_round_trip_and_other_files_are_refused_clearly() {
 #[test]
 fn a_teacher_of_the_wrong_dimensions_is_refused() {
     let task = AnalyticTask::ring();
-    let t = Teacher::new(TeacherConfig::for_task(&task, TeacherKind::Beso), "other", 3, 2, &Device::Cpu, 0).unwrap();
+    let t =
+        Teacher::new(TeacherConfig::for_task(task.name(), TeacherKind::Beso), "other", 3, 2, &Device::Cpu, 0).unwrap();
     let e = ScoreSource::teacher(&t, 2, 2, [0.2, 0.5]).err().unwrap().to_string();
     assert!(e.contains("3-d states") && e.contains("2-d states"), "{e}");
 }

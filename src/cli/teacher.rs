@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 use vdd::diffusion::{Teacher, TeacherConfig, TeacherKind};
 use vdd::eval;
+use vdd::io::Normalization;
+use vdd::tasks::AnalyticData;
 
 /// Arguments of `vdd teacher`.
 #[derive(clap::Args)]
@@ -39,7 +41,7 @@ pub struct Args {
 pub fn run(a: &Args) -> Result<Teacher> {
     let task = super::task(&a.task)?;
     let dev = super::device(&a.device)?;
-    let mut cfg = TeacherConfig::for_task(&task, a.kind);
+    let mut cfg = TeacherConfig::for_task(task.name(), a.kind);
     if let Some((text, origin)) = super::read_config(a.config.as_deref())? {
         cfg = cfg.with_toml(&text, &origin)?;
     }
@@ -49,7 +51,9 @@ pub fn run(a: &Args) -> Result<Teacher> {
     cfg.validate()?;
     let pb = super::progress(cfg.steps, &format!("teacher {:?} on {}", a.kind, task.name()), a.json);
     let start = Instant::now();
-    let teacher = Teacher::train(cfg, &task, &dev, a.seed, |p| {
+    let norm = Normalization::identity(task.state_dim(), task.act_dim());
+    let mut data = AnalyticData { task: &task, norm: norm.clone() };
+    let teacher = Teacher::train(cfg, task.name(), &mut data, norm, &dev, a.seed, |p| {
         if p.step % 25 == 0 || p.step == p.total {
             pb.set_position(p.step);
             pb.set_message(format!("loss {:.4}", p.loss));

@@ -167,10 +167,30 @@ impl Gpt {
                 format!("tokens {s:?} for width {} and at most {} tokens", self.cfg.width, self.cfg.max_tokens),
             ));
         }
+        let x = tape.add(tokens, &self.positions(tape, s[1])?)?;
+        self.forward_embedded(tape, &x)
+    }
+
+    /// The first `t` learned positional embeddings `[t, width]`.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] if `t` exceeds `max_tokens`.
+    pub fn positions(&self, tape: &Tape, t: usize) -> Result<Var> {
         let pos = tape.param(self.pos);
-        let pos = if s[1] == self.cfg.max_tokens { pos } else { tape.slice(&pos, 0, 0, s[1])? };
-        let mut x = tape.add(tokens, &pos)?;
-        x = tape.dropout(&x, self.cfg.embd_dropout)?;
+        if t == self.cfg.max_tokens {
+            Ok(pos)
+        } else {
+            tape.slice(&pos, 0, 0, t)
+        }
+    }
+
+    /// Runs embedding dropout, the blocks and the final LayerNorm over tokens that already carry
+    /// their positions (e.g. sequences whose tokens share positions, as in DiffusionGPT).
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn forward_embedded(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        let mut x = tape.dropout(x, self.cfg.embd_dropout)?;
         for b in &self.blocks {
             x = b.forward(tape, &x)?;
         }

@@ -2,9 +2,12 @@
 //! (spec tasks_and_metrics.md §3: T1 `ring`, T4 `aniso`, T7 `cond-ring`, and user mixtures
 //! `gmm:<file.toml>`).
 
+pub mod avoiding;
 mod gmm;
 
 pub use gmm::Gmm;
+
+use crate::io::Normalization;
 
 use crate::cpu::rng::HostRng;
 use crate::error::{Error, Result};
@@ -155,5 +158,47 @@ pub fn analytic(name: &str) -> Result<AnalyticTask> {
         "cond-ring" => Ok(AnalyticTask::cond_ring()),
         n if n.starts_with("gmm:") => AnalyticTask::from_file(&n[4..]),
         other => Err(Error::invalid("task", format!("unknown task {other:?}; available: {}", TASK_NAMES.join(", ")))),
+    }
+}
+
+/// Observation windows with the dataset's actions there, in normalised units: what teachers
+/// train on and students are distilled at.
+pub trait DistillData {
+    /// Observation features per token.
+    fn obs_dim(&self) -> usize;
+    /// Action dimension.
+    fn act_dim(&self) -> usize;
+    /// Window length T.
+    fn window(&self) -> usize;
+    /// `b` observation windows `[b, T, obs_dim]` and the dataset's actions at them
+    /// `[b, T, act_dim]` (normalised).
+    fn batch(&mut self, b: usize, rng: &mut HostRng) -> (Vec<f64>, Vec<f64>);
+}
+
+/// An analytic task as data: fresh states and target actions every batch (window 1).
+pub struct AnalyticData<'a> {
+    /// The task.
+    pub task: &'a AnalyticTask,
+    /// Normalisation of the run (identity for the analytic tasks unless a teacher says
+    /// otherwise).
+    pub norm: Normalization,
+}
+
+impl DistillData for AnalyticData<'_> {
+    fn obs_dim(&self) -> usize {
+        self.task.state_dim()
+    }
+    fn act_dim(&self) -> usize {
+        self.task.act_dim()
+    }
+    fn window(&self) -> usize {
+        1
+    }
+    fn batch(&mut self, b: usize, rng: &mut HostRng) -> (Vec<f64>, Vec<f64>) {
+        let mut s = self.task.sample_states(b, rng);
+        let mut a = self.task.sample_actions(&s, rng);
+        self.norm.states(&mut s);
+        self.norm.actions(&mut a);
+        (s, a)
     }
 }

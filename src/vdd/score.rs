@@ -1,54 +1,14 @@
-//! Where distillation gets its states and its scores: [`DistillData`] yields observation
-//! windows (and the dataset's actions there, for the gating), [`ScoreSource`] the score
-//! `∇ₐ log π(a|s)` at the experts' samples — exact for analytic targets, or a teacher's.
+//! Where distillation gets its scores: [`ScoreSource`] gives the score `∇ₐ log π(a|s)` at the
+//! experts' samples — exact for analytic targets, or a teacher's. (Its states come from a
+//! [`DistillData`].)
 
 use crate::cpu::rng::HostRng;
 use crate::diffusion::{Teacher, TeacherKind};
 use crate::error::{Error, Result};
 use crate::io::Normalization;
 use crate::tasks::AnalyticTask;
+pub use crate::tasks::{AnalyticData, DistillData};
 use crate::tensor::{ops, Tensor};
-
-/// Observation windows to distil at, in normalised units.
-pub trait DistillData {
-    /// Observation features per token.
-    fn obs_dim(&self) -> usize;
-    /// Action dimension.
-    fn act_dim(&self) -> usize;
-    /// Window length T.
-    fn window(&self) -> usize;
-    /// `b` observation windows `[b, T, obs_dim]` and the dataset's actions at them
-    /// `[b, T, act_dim]` (normalised).
-    fn batch(&mut self, b: usize, rng: &mut HostRng) -> (Vec<f64>, Vec<f64>);
-}
-
-/// An analytic task as data: fresh states and target actions every batch (window 1).
-pub struct AnalyticData<'a> {
-    /// The task.
-    pub task: &'a AnalyticTask,
-    /// Normalisation of the run (identity for the analytic tasks unless a teacher says
-    /// otherwise).
-    pub norm: Normalization,
-}
-
-impl DistillData for AnalyticData<'_> {
-    fn obs_dim(&self) -> usize {
-        self.task.state_dim()
-    }
-    fn act_dim(&self) -> usize {
-        self.task.act_dim()
-    }
-    fn window(&self) -> usize {
-        1
-    }
-    fn batch(&mut self, b: usize, rng: &mut HostRng) -> (Vec<f64>, Vec<f64>) {
-        let mut s = self.task.sample_states(b, rng);
-        let mut a = self.task.sample_actions(&s, rng);
-        self.norm.states(&mut s);
-        self.norm.actions(&mut a);
-        (s, a)
-    }
-}
 
 /// The score the experts are fitted to.
 pub enum ScoreSource<'a> {
@@ -116,13 +76,13 @@ impl<'a> ScoreSource<'a> {
         let &[b, t, z, v, d] = a.shape() else {
             return Err(Error::shape("score", format!("samples {:?}, expected [B, T, Z, V, d]", a.shape())));
         };
-        if t != 1 {
-            return Err(Error::shape("score", format!("window {t}: this score source takes single states")));
-        }
         let q = z * v;
         let dev = a.device();
         match self {
             ScoreSource::Exact { task, norm, noise } => {
+                if t != 1 {
+                    return Err(Error::shape("score", format!("window {t}: analytic targets take single states")));
+                }
                 let sd = task.state_dim();
                 if obs.len() != b * sd || d != task.act_dim() {
                     return Err(Error::shape("score", format!("{} state values for {b} states of {sd}", obs.len())));
@@ -162,20 +122,32 @@ impl<'a> ScoreSource<'a> {
             }
             ScoreSource::Teacher { teacher, noise, timesteps } => {
                 let sd = teacher.state_dim;
-                if obs.len() != b * sd || d != teacher.act_dim {
-                    return Err(Error::shape("score", format!("{} state values for {b} states of {sd}", obs.len())));
+                if obs.len() != b * t * sd || d != teacher.act_dim {
+                    return Err(Error::shape(
+                        "score",
+                        format!("{} observation values for {b} windows of {t} × {sd}", obs.len()),
+                    ));
                 }
+                // Each (state, expert, sample) is one action window for the teacher.
                 let n = b * q;
-                let states: Vec<f64> =
-                    obs.chunks(sd).flat_map(|s| (0..q).flat_map(move |_| s.iter().copied())).collect();
+                let mut states = Vec::with_capacity(n * t * sd);
+                for w in obs.chunks(t * sd) {
+                    (0..q).for_each(|_| states.extend_from_slice(w));
+                }
                 let levels: Vec<f64> = (0..n)
                     .map(|_| match teacher.cfg.kind {
                         TeacherKind::Beso => rng.range(noise[0], noise[1]),
                         TeacherKind::Ddpm => timesteps[rng.below(timesteps.len())] as f64,
                     })
                     .collect();
-                let st = Tensor::from_f64(&dev, &states, &[n, sd])?;
-                teacher.score_tensor(&st, &a.reshape(&[n, d])?, &levels)?.reshape(a.shape())
+                let st = Tensor::from_f64(&dev, &states, &[n, t, sd])?;
+                if t == 1 {
+                    return teacher.score_tensor(&st, &a.reshape(&[n, 1, d])?, &levels)?.reshape(a.shape());
+                }
+                // [B, T, Z·V, d] ↔ [B, Z·V, T, d].
+                let windows = ops::permute(&a.reshape(&[b, t, q, d])?, &[0, 2, 1, 3])?.reshape(&[n, t, d])?;
+                let s = teacher.score_tensor(&st, &windows, &levels)?.reshape(&[b, q, t, d])?;
+                ops::permute(&s, &[0, 2, 1, 3])?.reshape(a.shape())
             }
         }
     }
