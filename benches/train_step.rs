@@ -21,6 +21,7 @@ fn bench_device(c: &mut Criterion, dev: &Device) {
 }
 
 fn benches(c: &mut Criterion) {
+    vdd::cpu::keep_freed_memory();
     match Device::gpu() {
         Ok(dev) => bench_device(c, &dev),
         Err(e) => eprintln!("no GPU adapter ({e}); GPU benchmark skipped"),

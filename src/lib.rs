@@ -12,6 +12,7 @@ pub mod moe;
 pub mod nn;
 pub mod plot;
 pub mod profile;
+pub mod rollout;
 pub mod tasks;
 pub mod tensor;
 pub mod vdd;

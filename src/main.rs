@@ -79,6 +79,7 @@ fn info(device: &str, json: bool) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    vdd::cpu::keep_freed_memory();
     match Cli::parse().command {
         Command::Info { device, json } => info(&device, json),
         Command::Demo(a) => cli::demo::run(&a),

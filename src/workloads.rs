@@ -134,3 +134,56 @@ impl Step for StudentStep {
         self.store.numel()
     }
 }
+
+/// The Avoiding-size DiffusionGPT teacher (width 72, 4 layers, 4 heads, T = 5) with the
+/// denoising loss on random windows: one BESO training step as `Teacher::train` takes it.
+pub struct TeacherStep {
+    store: ParamStore,
+    net: crate::diffusion::Denoiser,
+    opt: Adam,
+    inputs: [Tensor; 4],
+    steps: u64,
+}
+
+impl TeacherStep {
+    /// Builds the teacher network and a fixed random batch of `batch` windows on `device`.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn new(device: &Device, batch: usize) -> Result<Self> {
+        let cfg = crate::diffusion::TeacherConfig::for_task("avoiding", crate::diffusion::TeacherKind::Beso);
+        let t = cfg.net.window();
+        let mut pb = ParamBuilder::new();
+        let net = crate::diffusion::Denoiser::new(&mut pb, &cfg.net, 4, 2)?;
+        let store = pb.build(device, 0)?;
+        let opt = Adam::new(&store, AdamConfig { lr: 1e-4, ..AdamConfig::default() })?;
+        let n = Dist::Normal { mean: 0.0, std: 1.0 };
+        let inputs = [
+            ops::random(device, &[batch, t, 4], n, 3, 0)?,
+            ops::random(device, &[batch, t, 2], n, 3, 1)?,
+            ops::random(device, &[batch, 1], n, 3, 2)?,
+            ops::random(device, &[batch, t, 2], n, 3, 3)?,
+        ];
+        Ok(TeacherStep { store, net, opt, inputs, steps: 0 })
+    }
+}
+
+impl Step for TeacherStep {
+    fn step(&mut self) -> Result<Tensor> {
+        let tape = Tape::new(&self.store, true, self.steps);
+        let [s, x, f, y] = self.inputs.clone().map(|t| tape.constant(t));
+        let out = self.net.forward(&tape, &s, &x, &f)?;
+        let loss = tape.mse(&out, &y)?;
+        let value = loss.value().clone();
+        tape.backward(&loss)?;
+        self.opt.step(&self.store, self.opt.cfg.lr)?;
+        self.steps += 1;
+        Ok(value)
+    }
+    fn device(&self) -> Device {
+        self.store.device()
+    }
+    fn params(&self) -> usize {
+        self.store.numel()
+    }
+}

@@ -50,6 +50,8 @@ pub fn run(a: &Args) -> Result<()> {
         seed: a.seed,
         device: a.device.clone(),
         config: None,
+        demos: None,
+        rollouts: 0,
         out: tpath.clone(),
         json: false,
     })?;

@@ -1,5 +1,6 @@
 //! Shared pieces of the `vdd` subcommands.
 
+pub mod avoiding;
 pub mod demo;
 pub mod distill;
 pub mod eval;

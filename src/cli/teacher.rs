@@ -29,6 +29,12 @@ pub struct Args {
     /// TOML file overriding any field of the teacher configuration.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Demonstrations (avoiding; default: the scripted set, 4 per path, seeded by --seed).
+    #[arg(long)]
+    pub demos: Option<PathBuf>,
+    /// Closed-loop rollouts to evaluate the trained teacher with (avoiding).
+    #[arg(long, default_value_t = 96)]
+    pub rollouts: usize,
     /// Output checkpoint.
     #[arg(long)]
     pub out: PathBuf,
@@ -39,6 +45,9 @@ pub struct Args {
 
 /// Trains, evaluates (modes, score error) and saves the teacher.
 pub fn run(a: &Args) -> Result<Teacher> {
+    if a.task == "avoiding" {
+        return avoiding(a);
+    }
     let task = super::task(&a.task)?;
     let dev = super::device(&a.device)?;
     let mut cfg = TeacherConfig::for_task(task.name(), a.kind);
@@ -87,6 +96,42 @@ pub fn run(a: &Args) -> Result<Teacher> {
         println!(
             "{}",
             serde_json::json!({ "task": task.name(), "kind": a.kind, "seed": a.seed, "device": dev.kind(), "out": a.out, "train_seconds": train_secs, "eval": report, "score_error": scores })
+        );
+    }
+    Ok(teacher)
+}
+
+/// `vdd teacher --task avoiding`: DiffusionGPT on the demonstrations, then rollouts.
+fn avoiding(a: &Args) -> Result<Teacher> {
+    use super::avoiding as av;
+    let dev = super::device(&a.device)?;
+    let demos = av::demos(a.demos.as_deref(), a.seed)?;
+    let mut cfg = TeacherConfig::for_task("avoiding", a.kind);
+    if let Some((text, origin)) = super::read_config(a.config.as_deref())? {
+        cfg = cfg.with_toml(&text, &origin)?;
+    }
+    if let Some(s) = a.steps {
+        cfg.steps = s;
+    }
+    cfg.validate()?;
+    let (teacher, secs) = av::train_teacher(cfg, &demos, &dev, a.seed, a.json)?;
+    let (r, _) =
+        av::teacher_rollouts(&teacher, a.rollouts, demos.alpha, &demos.path_distribution(), None, None, a.seed ^ 0x70)?;
+    let extra = serde_json::json!({ "train_seconds": secs, "rollouts": r, "demos": demos.episodes.len(), "alpha": demos.alpha });
+    teacher.save(&a.out, extra)?;
+    println!(
+        "trained {:?} teacher on {} in {secs:.1} s ({} steps, {}); saved {}",
+        a.kind,
+        vdd::tasks::avoiding::NAME,
+        teacher.cfg.steps,
+        dev.describe(),
+        a.out.display()
+    );
+    av::print_report(&r);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({ "task": "avoiding", "kind": a.kind, "seed": a.seed, "device": dev.kind(), "out": a.out, "train_seconds": secs, "eval": r })
         );
     }
     Ok(teacher)

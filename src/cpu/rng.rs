@@ -90,6 +90,22 @@ pub fn keep(seed: u64, offset: u64, i: u64, p: f32) -> bool {
     to_unit(w[(i % 4) as usize]) >= p
 }
 
+/// Inverted dropout `out[i] = keep(i) ? x[i]/(1−p) : 0` over stream `(seed, offset)`: the
+/// same mask as [`keep`] element by element, one Philox block per four elements, threaded.
+pub fn dropout<T: Real>(seed: u64, offset: u64, p: f32, x: &[T], out: &mut [T]) {
+    let k = key(seed);
+    let scale = T::one() / (T::one() - T::of(f64::from(p)));
+    super::parallel(out, 4, |start, part| {
+        for (c, chunk) in part.chunks_mut(4).enumerate() {
+            let i0 = start + 4 * c;
+            let w = philox(counter((i0 / 4) as u32, offset), k);
+            for (j, v) in chunk.iter_mut().enumerate() {
+                *v = if to_unit(w[j]) >= p { x[i0 + j] * scale } else { T::zero() };
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +116,17 @@ mod tests {
         assert_eq!(philox([0; 4], [0; 2]), [0x6627_e8d5, 0xe169_c58d, 0xbc57_ac4c, 0x9b00_dbd8]);
         // counter all-ones, key all-ones.
         assert_eq!(philox([u32::MAX; 4], [u32::MAX; 2]), [0x408f_276d, 0x41c8_3b0e, 0xa20b_c7c6, 0x6d54_51fd]);
+    }
+
+    #[test]
+    fn blockwise_dropout_uses_the_per_element_mask() {
+        let x: Vec<f32> = (0..100_003).map(|i| i as f32 * 0.5 + 1.0).collect();
+        let mut y = vec![0f32; x.len()];
+        dropout(7, 3, 0.3, &x, &mut y);
+        for (i, (&a, &b)) in x.iter().zip(&y).enumerate() {
+            let want = if keep(7, 3, i as u64, 0.3) { a / 0.7 } else { 0.0 };
+            assert_eq!(b, want, "element {i}");
+        }
     }
 }
 

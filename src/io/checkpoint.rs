@@ -73,7 +73,8 @@ pub fn git_revision() -> Option<String> {
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
-/// Saves every parameter of `store` (by name, with its shape) and `meta`, atomically.
+/// Saves every parameter of `store` (by name, with its shape) and `meta`, atomically
+/// (`values`: flat parameters to write instead of the store's current ones).
 ///
 /// # Errors
 /// [`Error::Io`]; device errors reading the parameters.
@@ -82,25 +83,32 @@ pub fn save(path: &Path, meta: &Meta, store: &ParamStore, values: Option<&[f32]>
         Some(v) => v.to_vec(),
         None => store.flat().to_vec()?,
     };
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = store
+    let tensors = store
         .entries()
         .iter()
         .map(|e| {
-            (
-                e.name.clone(),
-                e.shape.clone(),
-                bytemuck::cast_slice(&flat[e.offset..e.offset + e.shape.iter().product::<usize>()]).to_vec(),
-            )
+            (e.name.clone(), e.shape.clone(), flat[e.offset..e.offset + e.shape.iter().product::<usize>()].to_vec())
         })
-        .collect();
-    let views = bytes
+        .collect::<Vec<_>>();
+    save_tensors(path, meta, &tensors)
+}
+
+/// Saves named f32 tensors `(name, shape, values)` and `meta`, atomically.
+///
+/// # Errors
+/// [`Error::Io`]; [`Error::Checkpoint`] if a shape does not match its values.
+pub fn save_tensors(path: &Path, meta: &Meta, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<()> {
+    let bad =
+        |e: safetensors::SafeTensorError| Error::Checkpoint { path: path.display().to_string(), msg: e.to_string() };
+    let views = tensors
         .iter()
-        .map(|(n, s, b)| safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
+        .map(|(n, s, v)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, s.clone(), bytemuck::cast_slice(v)).map(|t| (n.clone(), t))
+        })
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Error::Checkpoint { path: path.display().to_string(), msg: e.to_string() })?;
+        .map_err(bad)?;
     let json = serde_json::to_string(meta).expect("metadata serialises");
-    let data = safetensors::serialize(views, Some(HashMap::from([(KEY.to_string(), json)])))
-        .map_err(|e| Error::Checkpoint { path: path.display().to_string(), msg: e.to_string() })?;
+    let data = safetensors::serialize(views, Some(HashMap::from([(KEY.to_string(), json)]))).map_err(bad)?;
     write_atomic(path, &data)
 }
 

@@ -3,7 +3,7 @@
 mod checkpoint;
 mod normalization;
 
-pub use checkpoint::{git_revision, load, save, Checkpoint, Meta, FORMAT_VERSION};
+pub use checkpoint::{git_revision, load, save, save_tensors, Checkpoint, Meta, FORMAT_VERSION};
 pub use normalization::Normalization;
 
 use crate::error::{Error, Result};

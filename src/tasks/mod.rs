@@ -3,6 +3,7 @@
 //! `gmm:<file.toml>`).
 
 pub mod avoiding;
+pub mod demos;
 mod gmm;
 
 pub use gmm::Gmm;

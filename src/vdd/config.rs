@@ -124,6 +124,28 @@ impl VddConfig {
                 c.head.hidden = 128;
                 c.eval_every = 500;
             }
+            "avoiding" => {
+                // Spec §2.8, "Avoiding (BESO, dev)"; `vdd pipeline` presets shorten the run.
+                c.iters = 40001;
+                c.cmp_steps = 2;
+                c.batch = 1024;
+                c.samples = 2;
+                c.lr = 1e-4;
+                c.gating_lr = 1e-4;
+                c.head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Mish };
+                c.gpt = Some(GptConfig {
+                    width: 72,
+                    layers: 4,
+                    heads: 4,
+                    max_tokens: 5,
+                    attn_dropout: 0.2,
+                    resid_dropout: 0.1,
+                    embd_dropout: 0.0,
+                });
+                c.mean_init_bound = 1.0;
+                c.noise = Some([0.2, 0.5]);
+                c.eval_every = 1000;
+            }
             _ => c.experts = c.experts.max(modes),
         }
         if teacher {

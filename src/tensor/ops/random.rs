@@ -34,12 +34,8 @@ pub fn random(device: &Device, shape: &[usize], dist: Dist, seed: u64, offset: u
 
 fn dropout_cpu<T: Elem>(x: &Tensor, prob: f32, seed: u64, offset: u64) -> Result<Tensor> {
     let xs = T::view(x);
-    let scale = T::one() / (T::one() - T::of(f64::from(prob)));
-    let y = xs
-        .iter()
-        .enumerate()
-        .map(|(i, &v)| if rng::keep(seed, offset, i as u64, prob) { v * scale } else { T::zero() })
-        .collect();
+    let mut y = vec![T::zero(); xs.len()];
+    rng::dropout(seed, offset, prob, &xs, &mut y);
     Ok(T::tensor(y, x.shape()))
 }
 

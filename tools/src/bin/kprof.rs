@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 use vdd::device::KernelTiming;
 use vdd::profile;
-use vdd::workloads::{Step, StudentStep, TransformerStep};
+use vdd::workloads::{Step, StudentStep, TeacherStep, TransformerStep};
 use vdd::Device;
 
 /// Profile a training step (forward + backward + Adam).
@@ -45,6 +45,15 @@ enum Workload {
     /// heads, 64×2 residual gating) with the PyTorch anchor's proxy loss.
     StudentStep {
         /// Observation windows per batch.
+        #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// The Avoiding-size DiffusionGPT teacher (BESO: 72 wide, 4 layers, 4 heads, windows of
+    /// 5 state/action pairs = 11 tokens) with its denoising loss.
+    TeacherStep {
+        /// Windows per batch.
         #[arg(long, default_value_t = 1024)]
         batch: usize,
         #[command(flatten)]
@@ -212,6 +221,7 @@ fn run(name: &str, mut w: Box<dyn Step>, c: &Common) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    vdd::cpu::keep_freed_memory();
     match Cli::parse().workload {
         Workload::TransformerStep { batch, tokens, width, layers, heads, common } => {
             let dev = Device::from_name(&common.device)?;
@@ -220,6 +230,10 @@ fn main() -> Result<()> {
         Workload::StudentStep { batch, common } => {
             let dev = Device::from_name(&common.device)?;
             run("student-step", Box::new(StudentStep::new(&dev, batch)?), &common)
+        }
+        Workload::TeacherStep { batch, common } => {
+            let dev = Device::from_name(&common.device)?;
+            run("teacher-step", Box::new(TeacherStep::new(&dev, batch)?), &common)
         }
     }
 }
