@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod moe;
 pub mod nn;
 pub mod plot;
+pub mod policy;
 pub mod profile;
 pub mod rollout;
 pub mod tasks;
@@ -20,4 +21,5 @@ pub mod workloads;
 
 pub use device::Device;
 pub use error::{Error, Result};
+pub use policy::Policy;
 pub use tensor::Tensor;

@@ -32,7 +32,9 @@ enum Command {
     /// The whole pipeline on the paper's toy: teacher → VDD student → evaluation → figures,
     /// and a teacher-vs-student table of metrics and time per action.
     Demo(cli::demo::Args),
-    /// Train a diffusion teacher (BESO or DDPM) on samples of an analytic task.
+    /// Write scripted Avoiding-2D demonstrations to a dataset file.
+    Demos(cli::demos::Args),
+    /// Train a diffusion teacher (BESO or DDPM) on samples of an analytic task or on demonstrations.
     Teacher(cli::teacher::Args),
     /// Distil a teacher (or an analytic target's exact score) into a Gaussian-mixture student.
     Distill(cli::distill::Args),
@@ -40,6 +42,10 @@ enum Command {
     Inspect(cli::inspect::Args),
     /// Draw a policy over its 2-D target density (experts with 1σ/2σ ellipses) as a PNG.
     Plot(cli::plot::Args),
+    /// Avoiding-2D end to end: demonstrations → teacher → student → rollouts, report, figures.
+    Pipeline(cli::pipeline::Args),
+    /// Distil one student per number of experts on Avoiding-2D and compare success and entropy.
+    Ablate(cli::pipeline::AblateArgs),
     /// Sample a policy at test states and report distribution metrics against the task.
     Eval(cli::eval::Args),
     /// Write a policy's actions at one state to a CSV file.
@@ -83,9 +89,12 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info { device, json } => info(&device, json),
         Command::Demo(a) => cli::demo::run(&a),
+        Command::Demos(a) => cli::demos::run(&a),
         Command::Teacher(a) => cli::teacher::run(&a).map(drop),
         Command::Distill(a) => cli::distill::run(&a),
         Command::Eval(a) => cli::eval::run(&a),
+        Command::Pipeline(a) => cli::pipeline::run(&a),
+        Command::Ablate(a) => cli::pipeline::ablate(&a),
         Command::Plot(a) => cli::plot::run(&a),
         Command::Inspect(a) => cli::inspect::run(&a),
         Command::Sample(a) => cli::eval::sample(&a),

@@ -179,3 +179,38 @@ pub fn plot(envs: &[Env], title: &str, out: &Path) -> Result<()> {
     })?;
     Ok(())
 }
+
+/// `vdd distill --task avoiding`.
+pub fn distill_cmd(a: &super::distill::Args) -> Result<()> {
+    let dev = super::device(&a.device)?;
+    if a.teacher == "exact" {
+        anyhow::bail!(
+            "avoiding has no exact score: give --teacher <checkpoint> (train one with `vdd teacher --task avoiding`)"
+        );
+    }
+    let teacher = Teacher::load(a.teacher.as_ref(), &dev).with_context(|| format!("loading teacher {}", a.teacher))?;
+    let demos = demos(a.demos.as_deref(), a.seed)?;
+    let cfg = super::distill::overrides(a, VddConfig::for_task("avoiding", 0, true))?;
+    let (student, train) = distill(&cfg, &teacher, &demos, &dev, a.seed, a.eval_rollouts, &a.out, a.json)?;
+    let (r, _) = student_rollouts(&student, 480, demos.alpha, &demos.path_distribution(), a.seed ^ 0x480)?;
+    let extra = serde_json::json!({ "train": train, "rollouts": r, "score_source": "teacher", "teacher": a.teacher });
+    student.save(&a.out, serde_json::to_value(&cfg)?, extra, None)?;
+    println!(
+        "distilled {} with {} experts in {:.1} s ({} iterations, best at {}); saved {}",
+        av::NAME,
+        cfg.experts,
+        train.seconds,
+        train.iters,
+        train.best_iter,
+        a.out.display()
+    );
+    print_report(&r);
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({ "task": "avoiding", "seed": a.seed, "device": dev.kind(), "out": a.out, "train": train, "eval": r,
+            "success_rate": r.success_rate, "path_entropy": r.path_entropy, "path_kl": r.path_kl, "mean_episode_len": r.mean_episode_len })
+        );
+    }
+    Ok(())
+}

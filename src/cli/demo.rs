@@ -70,6 +70,8 @@ pub fn run(a: &Args) -> Result<()> {
             seed: a.seed,
             device: a.device.clone(),
             config: None,
+            demos: None,
+            eval_rollouts: 0,
             out: spath.clone(),
             json: false,
         },

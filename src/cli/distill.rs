@@ -69,6 +69,12 @@ pub struct Args {
     /// TOML file overriding any field of the VDD configuration.
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Demonstrations whose states to distil at (avoiding; default: the scripted set, seeded).
+    #[arg(long)]
+    pub demos: Option<PathBuf>,
+    /// Rollouts per periodic evaluation (avoiding; the best by 0.8·success + 0.2·entropy is kept).
+    #[arg(long, default_value_t = 40)]
+    pub eval_rollouts: usize,
     /// Output checkpoint (the best evaluation is kept).
     #[arg(long)]
     pub out: PathBuf,
@@ -94,7 +100,11 @@ pub struct Outcome {
 /// The configuration `a` describes for `task`.
 pub fn config(a: &Args, task: &AnalyticTask, with_teacher: bool) -> Result<VddConfig> {
     let modes = task.mixture(&task.test_states(1)).components();
-    let mut cfg = VddConfig::for_task(task.name(), modes, with_teacher);
+    overrides(a, VddConfig::for_task(task.name(), modes, with_teacher))
+}
+
+/// `a`'s `--config` file and flags applied to `cfg`.
+pub fn overrides(a: &Args, mut cfg: VddConfig) -> Result<VddConfig> {
     if let Some((text, origin)) = super::read_config(a.config.as_deref())? {
         cfg = cfg.with_toml(&text, &origin)?;
     }
@@ -192,6 +202,9 @@ pub fn print_match(m: &ExpertMatch) {
 
 /// Runs `vdd distill`.
 pub fn run(a: &Args) -> Result<()> {
+    if a.task == "avoiding" {
+        return super::avoiding::distill_cmd(a);
+    }
     let o = distill(a, a.json)?;
     if a.json {
         println!(

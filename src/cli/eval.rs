@@ -59,6 +59,16 @@ pub struct Args {
     /// Test states (conditional tasks; default 16).
     #[arg(long, default_value_t = 16)]
     pub states: usize,
+    /// Closed-loop rollouts (avoiding).
+    #[arg(long, default_value_t = 480)]
+    pub rollouts: usize,
+    /// Demonstrations whose path distribution the path KL is measured against, and whose
+    /// tracking lag the re-simulation uses (avoiding; default: uniform over 24 paths, α 0.5).
+    #[arg(long)]
+    pub demos: Option<PathBuf>,
+    /// Draw the rollouts' trajectories into this PNG (avoiding).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
     /// Teacher sampler (default: the teacher's configured one).
     #[arg(long, value_enum)]
     pub sampler: Option<Sampler>,
@@ -98,7 +108,11 @@ pub fn print_report(r: &EvalReport) {
 pub fn run(a: &Args) -> Result<()> {
     let dev = super::device(&a.device)?;
     let loaded = Loaded::open(&a.policy, &dev)?;
-    let task = super::task(a.task.as_deref().unwrap_or(loaded.task()))?;
+    let name = a.task.as_deref().unwrap_or(loaded.task());
+    if name == "avoiding" {
+        return rollouts(a, &loaded);
+    }
+    let task = super::task(name)?;
     let states = if task.conditional() { a.states } else { 1 };
     let report = eval::evaluate(loaded.policy(a.sampler, a.sample_steps).as_ref(), &task, states, a.n, a.seed)?;
     let mut json = serde_json::json!({ "policy": a.policy, "eval": report });
@@ -166,6 +180,33 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
     println!("wrote {} actions to {}", a.n, a.out.display());
     if a.json {
         println!("{}", serde_json::json!({ "out": a.out, "n": a.n, "state": state }));
+    }
+    Ok(())
+}
+
+/// `vdd eval --task avoiding`: closed-loop rollouts.
+fn rollouts(a: &Args, loaded: &Loaded) -> Result<()> {
+    use super::avoiding as av;
+    use vdd::tasks::avoiding::{DEFAULT_ALPHA, NAME, PATHS};
+    let (alpha, prior) = match &a.demos {
+        Some(p) => {
+            let d = av::demos(Some(p), 0)?;
+            (d.alpha, d.path_distribution())
+        }
+        None => (DEFAULT_ALPHA, [1.0 / PATHS as f64; PATHS]),
+    };
+    let (r, envs) = av::evaluate(loaded, a.rollouts, alpha, &prior, a.sampler, a.sample_steps, a.seed)?;
+    av::print_report(&r);
+    if let Some(png) = &a.plot {
+        av::plot(&envs, &format!("{NAME}: {} rollouts of {}", r.rollouts, a.policy.display()), png)?;
+        println!("wrote {}", png.display());
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::json!({ "policy": a.policy, "eval": r, "success_rate": r.success_rate, "path_entropy": r.path_entropy,
+            "path_kl": r.path_kl, "mean_episode_len": r.mean_episode_len, "ms_per_action": r.ms_per_action, "device": a.device, "seed": a.seed })
+        );
     }
     Ok(())
 }

@@ -2,9 +2,11 @@
 
 pub mod avoiding;
 pub mod demo;
+pub mod demos;
 pub mod distill;
 pub mod eval;
 pub mod inspect;
+pub mod pipeline;
 pub mod plot;
 pub mod teacher;
 
