@@ -76,25 +76,32 @@ pub fn print_report(r: &RolloutReport) {
 }
 
 /// Trains a DiffusionGPT teacher on the demonstrations (their normalisation is stored).
+/// Returns the teacher, the training seconds and the mean loss of the last 200 steps.
 pub fn train_teacher(
     cfg: TeacherConfig,
     demos: &Demos,
     dev: &Device,
     seed: u64,
     quiet: bool,
-) -> Result<(Teacher, f64)> {
+) -> Result<(Teacher, f64, f64)> {
     let norm = demos.normalization();
     let mut data = DemoData::new(demos, &norm, cfg.net.window())?;
     let pb = super::progress(cfg.steps, &format!("teacher {:?} on {}", cfg.kind, av::NAME), quiet);
     let start = Instant::now();
+    let mut recent = std::collections::VecDeque::new();
     let t = Teacher::train(cfg, "avoiding", &mut data, norm, dev, seed, |p| {
+        recent.push_back(p.loss);
+        if recent.len() > 200 {
+            recent.pop_front();
+        }
         if p.step % 10 == 0 || p.step == p.total {
             pb.set_position(p.step);
-            pb.set_message(format!("loss {:.4}", p.loss));
+            pb.set_message(format!("loss {:.4}", recent.iter().sum::<f64>() / recent.len() as f64));
         }
     })?;
     pb.finish_and_clear();
-    Ok((t, start.elapsed().as_secs_f64()))
+    let loss = recent.iter().sum::<f64>() / recent.len().max(1) as f64;
+    Ok((t, start.elapsed().as_secs_f64(), loss))
 }
 
 /// D3IL's model-selection score `0.8·success + 0.2·entropy`.

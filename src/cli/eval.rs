@@ -136,8 +136,9 @@ pub struct SampleArgs {
     /// Checkpoint (teacher or student).
     #[arg(long)]
     pub policy: PathBuf,
-    /// State, comma-separated (default: the task's first test state).
-    #[arg(long)]
+    /// State, comma-separated (default: the task's first test state; avoiding: an observation
+    /// window of 1..=5 observations, default the start).
+    #[arg(long, allow_hyphen_values = true)]
     pub state: Option<String>,
     /// Number of actions.
     #[arg(long, default_value_t = 1000)]
@@ -166,6 +167,9 @@ pub struct SampleArgs {
 pub fn sample(a: &SampleArgs) -> Result<()> {
     let dev = super::device(&a.device)?;
     let loaded = Loaded::open(&a.policy, &dev)?;
+    if loaded.task() == "avoiding" {
+        return sample_window(a, &loaded);
+    }
     let task = super::task(loaded.task())?;
     let state = match &a.state {
         Some(s) => super::numbers(s)?,
@@ -180,6 +184,35 @@ pub fn sample(a: &SampleArgs) -> Result<()> {
     println!("wrote {} actions to {}", a.n, a.out.display());
     if a.json {
         println!("{}", serde_json::json!({ "out": a.out, "n": a.n, "state": state }));
+    }
+    Ok(())
+}
+
+/// `vdd sample` for windowed policies: `n` actions at one observation window (`--state`: t·4
+/// values, oldest first; default the start observation).
+fn sample_window(a: &SampleArgs, loaded: &Loaded) -> Result<()> {
+    use vdd::tasks::avoiding::{ACT_DIM, OBS_DIM, START};
+    let obs = match &a.state {
+        Some(s) => super::numbers(s)?,
+        None => vec![START[0], START[1], START[0], START[1]],
+    };
+    if obs.is_empty() || obs.len() % OBS_DIM != 0 || obs.len() / OBS_DIM > 5 {
+        bail!("--state has {} values; give 1..=5 observations of {OBS_DIM} values", obs.len());
+    }
+    let t = obs.len() / OBS_DIM;
+    let x = match loaded {
+        Loaded::Teacher(tch) => {
+            let w = tch.sample_windows(&obs, t, a.n, a.sampler, a.sample_steps, a.seed)?;
+            w.chunks(t * ACT_DIM).flat_map(|c| c[(t - 1) * ACT_DIM..].to_vec()).collect()
+        }
+        Loaded::Student(s) => s.mixtures(&obs, t)?.sample(a.n, &mut vdd::cpu::rng::HostRng::new(a.seed, 0x5a)),
+    };
+    let last = &obs[(t - 1) * OBS_DIM..];
+    let reps: Vec<f64> = (0..a.n).flat_map(|_| last.iter().copied()).collect();
+    io::write_csv(&a.out, &x, ACT_DIM, Some((&reps, OBS_DIM)))?;
+    println!("wrote {} actions at the window's last observation {last:?} to {}", a.n, a.out.display());
+    if a.json {
+        println!("{}", serde_json::json!({ "out": a.out, "n": a.n, "state": obs }));
     }
     Ok(())
 }

@@ -112,8 +112,9 @@ pub fn run(a: &Args) -> Result<()> {
     );
     let prior = demos.path_distribution();
     println!("2/4 teacher: BESO DiffusionGPT, {} steps of {} windows", tcfg.steps, tcfg.batch);
-    let (teacher, t_secs) = av::train_teacher(tcfg, &demos, &dev, a.seed, a.json)?;
-    teacher.save(&paths[1], serde_json::json!({ "train_seconds": t_secs, "alpha": demos.alpha }))?;
+    let (teacher, t_secs, t_loss) = av::train_teacher(tcfg, &demos, &dev, a.seed, a.json)?;
+    teacher
+        .save(&paths[1], serde_json::json!({ "train_seconds": t_secs, "final_loss": t_loss, "alpha": demos.alpha }))?;
     let (tr, tenvs) = av::teacher_rollouts(&teacher, a.rollouts, demos.alpha, &prior, None, None, a.seed ^ 0x7e)?;
     println!("   trained in {t_secs:.0} s; {}", summary(&tr));
     println!(
@@ -151,7 +152,7 @@ pub fn run(a: &Args) -> Result<()> {
     let report = serde_json::json!({
         "task": NAME, "preset": a.preset, "seed": a.seed, "device": dev.kind(), "seconds": secs, "alpha": demos.alpha,
         "demos": { "episodes": demos.episodes.len(), "steps": demos.steps(), "rejected": demos.rejected },
-        "teacher": { "train_seconds": t_secs, "config": teacher.cfg, "eval": tr },
+        "teacher": { "train_seconds": t_secs, "final_loss": t_loss, "config": teacher.cfg, "eval": tr },
         "student": { "train": train, "config": vcfg, "eval": sr },
         "ms_per_call_cpu": timing.iter().map(|(b, t, s)| serde_json::json!({ "batch": b, "teacher": t, "student": s })).collect::<Vec<_>>(),
     });
@@ -229,7 +230,7 @@ pub fn ablate(a: &AblateArgs) -> Result<()> {
     let teacher = match &a.teacher {
         Some(p) => Teacher::load(p, &dev)?,
         None => {
-            let (t, _) = av::train_teacher(tcfg, &demos, &dev, a.seed, a.json)?;
+            let (t, _, _) = av::train_teacher(tcfg, &demos, &dev, a.seed, a.json)?;
             t.save(&a.out.join("teacher.safetensors"), serde_json::Value::Null)?;
             t
         }

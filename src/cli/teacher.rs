@@ -114,10 +114,10 @@ fn avoiding(a: &Args) -> Result<Teacher> {
         cfg.steps = s;
     }
     cfg.validate()?;
-    let (teacher, secs) = av::train_teacher(cfg, &demos, &dev, a.seed, a.json)?;
+    let (teacher, secs, loss) = av::train_teacher(cfg, &demos, &dev, a.seed, a.json)?;
     let (r, _) =
         av::teacher_rollouts(&teacher, a.rollouts, demos.alpha, &demos.path_distribution(), None, None, a.seed ^ 0x70)?;
-    let extra = serde_json::json!({ "train_seconds": secs, "rollouts": r, "demos": demos.episodes.len(), "alpha": demos.alpha });
+    let extra = serde_json::json!({ "train_seconds": secs, "final_loss": loss, "rollouts": r, "demos": demos.episodes.len(), "alpha": demos.alpha });
     teacher.save(&a.out, extra)?;
     println!(
         "trained {:?} teacher on {} in {secs:.1} s ({} steps, {}); saved {}",
