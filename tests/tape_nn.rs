@@ -294,8 +294,9 @@ fn ema_follows_the_closed_form_on_every_device() {
         for _ in 0..5 {
             ema.update(&store).unwrap();
         }
-        // shadow_k = p + (s0 − p)·decay^k with p = 0.
-        let k = 0.9f64.powi(5);
+        // shadow_k = p + (s0 − p)·Π_t decay_t with p = 0 and the warm-up
+        // decay_t = min(0.9, (1 + t)/(10 + t)).
+        let k: f64 = (0..5).map(|t| 0.9f64.min((1.0 + t as f64) / (10.0 + t as f64))).product();
         assert_close64(
             &format!("ema on {}", dev.kind()),
             &ema.values().to_vec64().unwrap(),
