@@ -46,6 +46,8 @@ enum Command {
     Pipeline(cli::pipeline::Args),
     /// Distil one student per number of experts on Avoiding-2D and compare success and entropy.
     Ablate(cli::pipeline::AblateArgs),
+    /// Time per action of a policy (student or teacher) at a batch size on a device.
+    Bench(cli::bench::Args),
     /// Sample a policy at test states and report distribution metrics against the task.
     Eval(cli::eval::Args),
     /// Write a policy's actions at one state to a CSV file.
@@ -93,6 +95,7 @@ fn main() -> Result<()> {
         Command::Teacher(a) => cli::teacher::run(&a).map(drop),
         Command::Distill(a) => cli::distill::run(&a),
         Command::Eval(a) => cli::eval::run(&a),
+        Command::Bench(a) => cli::bench::run(&a),
         Command::Pipeline(a) => cli::pipeline::run(&a),
         Command::Ablate(a) => cli::pipeline::ablate(&a),
         Command::Plot(a) => cli::plot::run(&a),

@@ -72,3 +72,86 @@ fn path_entropy_and_kl_have_their_known_values() {
     let (h, kl) = av::path_entropy_kl(&one, &uniform);
     assert!(h.abs() < 1e-12 && (kl - 24f64.ln()).abs() < 1e-9);
 }
+
+#[test]
+fn demo_files_round_trip_and_bad_ones_are_refused() {
+    use vdd::tasks::demos::Demos;
+    let dir = std::env::temp_dir().join(format!("vdd-demos-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("d.safetensors");
+    let d = Demos::scripted(1, 0.5, 3);
+    d.save(&path).unwrap();
+    let back = Demos::load(&path).unwrap();
+    assert_eq!(back.episodes.len(), 24);
+    assert_eq!(back.alpha, 0.5);
+    for (a, b) in d.episodes.iter().zip(&back.episodes) {
+        assert_eq!(a.path, b.path);
+        assert_eq!(a.obs.len(), b.obs.len());
+        assert!((a.obs[3][1] - b.obs[3][1]).abs() < 1e-6, "f32 round trip");
+    }
+    // Truncated.
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
+    let e = Demos::load(&path).unwrap_err().to_string();
+    assert!(e.contains("truncated or corrupt"), "{e}");
+    // Mis-shaped: observations of 3 values.
+    let mut meta = vdd::io::Meta::new("demos", "avoiding", 0);
+    meta.extra = serde_json::json!({ "alpha": 0.5 });
+    let t = |n: &str, s: Vec<usize>| (n.to_string(), s.clone(), vec![0.5f32; s.iter().product()]);
+    vdd::io::save_tensors(
+        &path,
+        &meta,
+        &[t("obs", vec![4, 3]), t("actions", vec![4, 2]), t("lengths", vec![1]), t("paths", vec![1])],
+    )
+    .unwrap();
+    let e = Demos::load(&path).unwrap_err().to_string();
+    assert!(e.contains("obs") && e.contains("[4, 3]"), "{e}");
+    // Lengths that do not add up.
+    let lens = ("lengths".to_string(), vec![1], vec![3.0f32]);
+    vdd::io::save_tensors(
+        &path,
+        &meta,
+        &[t("obs", vec![4, 4]), t("actions", vec![4, 2]), lens, ("paths".into(), vec![1], vec![2.0])],
+    )
+    .unwrap();
+    let e = Demos::load(&path).unwrap_err().to_string();
+    assert!(e.contains("sum to 3"), "{e}");
+    // A student checkpoint is not a dataset.
+    std::fs::write(&path, b"junk").unwrap();
+    assert!(Demos::load(&path).is_err());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Steers the desired position toward the waypoints of path 0 (left, left, left lanes).
+struct Waypoints;
+impl vdd::rollout::WindowPolicy for Waypoints {
+    fn window(&self) -> usize {
+        5
+    }
+    fn act(&mut self, obs: &[f64], t: usize) -> vdd::Result<Vec<f64>> {
+        let pts = [[0.425, -0.10], [0.355, 0.08], [0.28, 0.26], [0.28, 0.45]];
+        Ok(obs
+            .chunks(t * 4)
+            .flat_map(|w| {
+                let des = [w[(t - 1) * 4], w[(t - 1) * 4 + 1]];
+                let p = pts.iter().find(|p| p[1] > des[1] + 0.01).unwrap_or(&pts[3]);
+                let (dx, dy) = (p[0] - des[0], p[1] - des[1]);
+                let n = (dx * dx + dy * dy).sqrt().max(1e-9);
+                [0.007 * dx / n, 0.007 * dy / n]
+            })
+            .collect())
+    }
+}
+
+#[test]
+fn lock_step_rollouts_report_success_paths_and_timing() {
+    let uniform = [1.0 / 24.0; 24];
+    let (r, envs) = vdd::rollout::rollouts(&mut Waypoints, 7, 0.5, &uniform).unwrap();
+    assert_eq!(envs.len(), 7);
+    assert_eq!(r.success_rate, 1.0, "{r:?}");
+    assert_eq!(r.distinct_paths, 1);
+    assert_eq!(av::path_index(envs[0].code), Some(0));
+    assert!(r.path_entropy.abs() < 1e-12 && (r.path_kl - 24f64.ln()).abs() < 1e-9);
+    assert!(r.mean_episode_len > 50.0 && r.ms_per_call >= 0.0);
+    assert!(envs[0].trajectory.len() == envs[0].steps + 1);
+}

@@ -1,6 +1,7 @@
 //! Shared pieces of the `vdd` subcommands.
 
 pub mod avoiding;
+pub mod bench;
 pub mod demo;
 pub mod demos;
 pub mod distill;
