@@ -177,6 +177,17 @@ struct Block {
     down: Lin,
 }
 
+/// `x += o(y)`, then `x += down(GELU(up(LN2 x)))` over `rows` rows.
+fn mlp(blk: &Block, e: usize, rows: usize, x: &mut [f32], y: &[f32], h: &mut [f32], up: &mut [f32]) {
+    blk.o.apply(y, rows, h);
+    x.iter_mut().zip(h.iter()).for_each(|(x, h)| *x += h);
+    layer_norm(x, &blk.ln2.0, &blk.ln2.1, e, h);
+    blk.up.apply(h, rows, up);
+    act_in_place(Unary::Gelu, up);
+    blk.down.apply(up, rows, h);
+    x.iter_mut().zip(h.iter()).for_each(|(x, h)| *x += h);
+}
+
 struct Backbone {
     tok: Lin,
     pos: Vec<f32>,
@@ -385,24 +396,36 @@ impl FastStudent {
                             }
                         }
                     }
-                    // Output projection and MLP: every position, or the last one per window.
-                    for b in 0..n {
-                        for i in if last { t - 1..t } else { 0..t } {
-                            let r = (b * t + i) * e;
-                            blk.o.apply(&s.y[r..r + e], 1, &mut s.h[r..r + e]);
-                            s.x[r..r + e].iter_mut().zip(&s.h[r..r + e]).for_each(|(x, h)| *x += h);
-                            layer_norm(&s.x[r..r + e], &blk.ln2.0, &blk.ln2.1, e, &mut s.h[r..r + e]);
-                            let u = &mut s.up[(b * t + i) * 4 * e..][..4 * e];
-                            blk.up.apply(&s.h[r..r + e], 1, u);
-                            act_in_place(Unary::Gelu, u);
-                            blk.down.apply(u, 1, &mut s.h[r..r + e]);
-                            s.x[r..r + e].iter_mut().zip(&s.h[r..r + e]).for_each(|(x, h)| *x += h);
+                    // Output projection and MLP over every position at once (weights read once
+                    // per 8 rows); in the last block only over a compact copy of the last positions.
+                    if !last {
+                        mlp(
+                            blk,
+                            e,
+                            bt,
+                            &mut s.x[..bt * e],
+                            &s.y[..bt * e],
+                            &mut s.h[..bt * e],
+                            &mut s.up[..bt * 4 * e],
+                        );
+                    } else {
+                        for b in 0..n {
+                            let r = (b * t + t - 1) * e;
+                            s.a[b * e..(b + 1) * e].copy_from_slice(&s.x[r..r + e]);
+                            s.b[b * e..(b + 1) * e].copy_from_slice(&s.y[r..r + e]);
                         }
+                        mlp(blk, e, n, &mut s.a[..n * e], &s.b[..n * e], &mut s.h[..n * e], &mut s.up[..n * 4 * e]);
+                    }
+                }
+                // Final LayerNorm of the last positions (compact in `a` after the last block).
+                if nb == 0 {
+                    for b in 0..n {
+                        let r = (b * t + t - 1) * e;
+                        s.a[b * e..(b + 1) * e].copy_from_slice(&s.x[r..r + e]);
                     }
                 }
                 for b in 0..n {
-                    let r = (b * t + t - 1) * e;
-                    layer_norm(&s.x[r..r + e], &bb.ln_f.0, &bb.ln_f.1, e, &mut s.h[b * e..(b + 1) * e]);
+                    layer_norm(&s.a[b * e..(b + 1) * e], &bb.ln_f.0, &bb.ln_f.1, e, &mut s.h[b * e..(b + 1) * e]);
                 }
                 bb.head1.apply(&s.h[..n * e], n, &mut s.a[..n * bb.head1.o]);
                 act_in_place(Unary::Silu, &mut s.a[..n * bb.head1.o]);
