@@ -38,7 +38,7 @@ fn the_step_limit_ends_an_episode() {
 
 #[test]
 fn scripted_demos_cover_all_24_paths_without_collisions() {
-    let (eps, rejected) = av::scripted_demos(4, av::DEFAULT_ALPHA, 0);
+    let (eps, rejected) = av::scripted_demos(4, av::DEFAULT_ALPHA, 0.0, 0);
     assert_eq!(eps.len(), 96);
     let paths: std::collections::BTreeSet<usize> = eps.iter().map(|e| e.path).collect();
     assert_eq!(paths.len(), 24);
@@ -59,7 +59,7 @@ fn scripted_demos_cover_all_24_paths_without_collisions() {
         assert_eq!(av::path_index(env.code), Some(e.path));
     }
     let mut rng = HostRng::new(1, 1);
-    assert!((0..20).filter_map(|_| av::scripted_demo(5, 0.5, &mut rng)).count() >= 10);
+    assert!((0..20).filter_map(|_| av::scripted_demo(5, 0.5, 0.0, &mut rng)).count() >= 10);
 }
 
 #[test]
@@ -79,7 +79,7 @@ fn demo_files_round_trip_and_bad_ones_are_refused() {
     let dir = std::env::temp_dir().join(format!("vdd-demos-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("d.safetensors");
-    let d = Demos::scripted(1, 0.5, 3);
+    let d = Demos::scripted(1, 0.5, 0.0, 3);
     d.save(&path).unwrap();
     let back = Demos::load(&path).unwrap();
     assert_eq!(back.episodes.len(), 24);
@@ -154,4 +154,21 @@ fn lock_step_rollouts_report_success_paths_and_timing() {
     assert!(r.path_entropy.abs() < 1e-12 && (r.path_kl - 24f64.ln()).abs() < 1e-9);
     assert!(r.mean_episode_len > 50.0 && r.ms_per_call >= 0.0);
     assert!(envs[0].trajectory.len() == envs[0].steps + 1);
+}
+
+#[test]
+fn noisy_demonstrations_record_corrections_and_stay_on_their_paths() {
+    let (eps, _) = av::scripted_demos(2, av::DEFAULT_ALPHA, 0.002, 5);
+    assert_eq!(eps.len(), 48);
+    let mut off = 0.0f64;
+    for e in &eps {
+        for t in 0..e.obs.len() - 1 {
+            let executed = [e.obs[t + 1][0] - e.obs[t][0], e.obs[t + 1][1] - e.obs[t][1]];
+            off = off.max((executed[0] - e.actions[t][0]).abs());
+        }
+    }
+    // Executed deltas differ from the recorded (intended) actions by the injected noise.
+    assert!(off > 0.002, "largest executed-vs-recorded difference {off}");
+    let paths: std::collections::BTreeSet<usize> = eps.iter().map(|e| e.path).collect();
+    assert_eq!(paths.len(), 24);
 }

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
-use vdd::tasks::avoiding::{DEFAULT_ALPHA, NAME};
+use vdd::tasks::avoiding::{DEFAULT_ALPHA, DEFAULT_DEMO_NOISE, NAME};
 use vdd::tasks::demos::Demos;
 
 /// Arguments of `vdd demos`.
@@ -17,6 +17,10 @@ pub struct Args {
     /// Tracking lag α of the kinematic re-simulation.
     #[arg(long, default_value_t = DEFAULT_ALPHA)]
     pub alpha: f64,
+    /// Std (metres) of the noise on the demonstrator's executed actions; the recorded actions are
+    /// its corrections (DART-style, so the data shows how to return to the path).
+    #[arg(long, default_value_t = DEFAULT_DEMO_NOISE)]
+    pub noise: f64,
     /// Generator seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -33,18 +37,19 @@ pub fn run(a: &Args) -> Result<()> {
     if a.task != "avoiding" {
         bail!("only the avoiding task has scripted demonstrations (got {:?})", a.task);
     }
-    if a.per_path == 0 || !(a.alpha > 0.0 && a.alpha <= 1.0) {
-        bail!("need --per-path ≥ 1 and 0 < --alpha ≤ 1");
+    if a.per_path == 0 || !(a.alpha > 0.0 && a.alpha <= 1.0) || !(0.0..0.01).contains(&a.noise) {
+        bail!("need --per-path ≥ 1, 0 < --alpha ≤ 1 and 0 ≤ --noise < 0.01 m");
     }
-    let d = Demos::scripted(a.per_path, a.alpha, a.seed);
+    let d = Demos::scripted(a.per_path, a.alpha, a.noise, a.seed);
     d.save(&a.out)?;
     let lens: Vec<usize> = d.episodes.iter().map(|e| e.obs.len()).collect();
     let mean = d.steps() as f64 / lens.len() as f64;
     println!(
-        "{NAME}: {} demonstrations ({} per path, α = {}, seed {}), {} steps, lengths {}..{} (mean {mean:.1}), {} rejected while generating; wrote {}",
+        "{NAME}: {} demonstrations ({} per path, α = {}, noise {} m, seed {}), {} steps, lengths {}..{} (mean {mean:.1}), {} rejected while generating; wrote {}",
         d.episodes.len(),
         a.per_path,
         a.alpha,
+        a.noise,
         a.seed,
         d.steps(),
         lens.iter().min().unwrap_or(&0),

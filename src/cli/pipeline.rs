@@ -101,7 +101,12 @@ pub fn run(a: &Args) -> Result<()> {
     let (tcfg, vcfg) = configs(a.preset);
     let paths = ["demos.safetensors", "teacher.safetensors", "student.safetensors"].map(|f| a.out.join(f));
     println!("== {NAME}, preset {:?}, seed {}", a.preset, a.seed);
-    let demos = Demos::scripted(av::DEFAULT_PER_PATH, vdd::tasks::avoiding::DEFAULT_ALPHA, a.seed);
+    let demos = Demos::scripted(
+        av::DEFAULT_PER_PATH,
+        vdd::tasks::avoiding::DEFAULT_ALPHA,
+        vdd::tasks::avoiding::DEFAULT_DEMO_NOISE,
+        a.seed,
+    );
     demos.save(&paths[0])?;
     println!(
         "1/4 demonstrations: {} episodes, {} steps ({} rejected); wrote {}",

@@ -40,6 +40,8 @@ pub const OBS_DIM: usize = 4;
 pub const ACT_DIM: usize = 2;
 /// Default tracking lag α.
 pub const DEFAULT_ALPHA: f64 = 0.5;
+/// Default execution noise of the scripted demonstrator (metres per action coordinate).
+pub const DEFAULT_DEMO_NOISE: f64 = 0.0;
 
 /// Squared distance from `p` to the segment `a–b`.
 fn seg_dist2(a: [f64; 2], b: [f64; 2], p: [f64; 2]) -> f64 {
@@ -215,7 +217,15 @@ fn catmull_rom(p: &[[f64; 2]], t: f64) -> [f64; 2] {
 
 /// One scripted demonstration of `path` (None if its lagged path collides, misses the intended
 /// path code, or does not finish).
-pub fn scripted_demo(path: usize, alpha: f64, rng: &mut HostRng) -> Option<Episode> {
+///
+/// The demonstrator tracks the resampled spline in closed loop: at each step it aims the
+/// desired position at the path point one step ahead of the nearest one, and that action is
+/// recorded. With `noise > 0` (std of each executed action coordinate, metres) the executed
+/// action is perturbed but the recorded one is the demonstrator's correction from wherever it
+/// ended up (DART-style noise injection: the demonstrations then show how to return to the
+/// path, which smooth scripted demonstrations otherwise never do). With `noise = 0` the
+/// demonstration follows the spline exactly (spec §1.4).
+pub fn scripted_demo(path: usize, alpha: f64, noise: f64, rng: &mut HostRng) -> Option<Episode> {
     let lane = [path / 12, (path / 4) % 3, path % 4];
     let x: Vec<f64> = (0..3).map(|l| rng.range(LANES[l][lane[l]].0, LANES[l][lane[l]].1)).collect();
     let ctrl = [START, [x[0], -0.10], [x[1], 0.08], [x[2], 0.26], [x[2] + 0.01 * rng.normal(), 0.40]];
@@ -240,21 +250,26 @@ pub fn scripted_demo(path: usize, alpha: f64, rng: &mut HostRng) -> Option<Episo
     }
     let mut env = Env::new(alpha);
     let mut ep = Episode { obs: Vec::new(), actions: Vec::new(), path };
-    let mut k = 1;
+    let last = pts.len() - 1;
+    let mut k = 0;
     while !env.done() {
-        let target = pts[k.min(pts.len() - 1)];
+        // Progress along the path: the nearest point at or after the last one.
+        let d2 = |j: usize| (pts[j][0] - env.des[0]).powi(2) + (pts[j][1] - env.des[1]).powi(2);
+        k = (k..=(k + 10).min(last)).min_by(|&a, &b| d2(a).total_cmp(&d2(b))).unwrap_or(k);
+        let target = pts[(k + 1).min(last)];
         let a = [target[0] - env.des[0], target[1] - env.des[1]];
         ep.obs.push(env.obs());
         ep.actions.push(a);
-        env.step(a);
-        k += 1;
+        env.step(if noise > 0.0 { [a[0] + noise * rng.normal(), a[1] + noise * rng.normal()] } else { a });
+        k = (k + 1).min(last);
     }
     (env.success && path_index(env.code) == Some(path)).then_some(ep)
 }
 
-/// `per_path` demonstrations of each of the 24 paths (in shuffled order), resampling rejected
-/// ones; also returns the number of rejections.
-pub fn scripted_demos(per_path: usize, alpha: f64, seed: u64) -> (Vec<Episode>, usize) {
+/// `per_path` demonstrations of each of the 24 paths (in shuffled order) with execution noise
+/// `noise` (see [`scripted_demo`]), resampling rejected ones; also returns the number of
+/// rejections.
+pub fn scripted_demos(per_path: usize, alpha: f64, noise: f64, seed: u64) -> (Vec<Episode>, usize) {
     let mut rng = HostRng::new(seed, 0xa70d);
     let mut order: Vec<usize> = (0..PATHS).flat_map(|p| std::iter::repeat_n(p, per_path)).collect();
     for i in (1..order.len()).rev() {
@@ -264,7 +279,7 @@ pub fn scripted_demos(per_path: usize, alpha: f64, seed: u64) -> (Vec<Episode>, 
     let eps = order
         .into_iter()
         .map(|p| loop {
-            match scripted_demo(p, alpha, &mut rng) {
+            match scripted_demo(p, alpha, noise, &mut rng) {
                 Some(e) => break e,
                 None => rejected += 1,
             }
