@@ -38,28 +38,30 @@ fn the_step_limit_ends_an_episode() {
 
 #[test]
 fn scripted_demos_cover_all_24_paths_without_collisions() {
-    let (eps, rejected) = av::scripted_demos(4, av::DEFAULT_ALPHA, 0.0, 0);
-    assert_eq!(eps.len(), 96);
-    let paths: std::collections::BTreeSet<usize> = eps.iter().map(|e| e.path).collect();
-    assert_eq!(paths.len(), 24);
-    let lens: Vec<usize> = eps.iter().map(|e| e.obs.len()).collect();
-    let (min, max) = (*lens.iter().min().unwrap(), *lens.iter().max().unwrap());
-    let mean = lens.iter().sum::<usize>() as f64 / lens.len() as f64;
-    eprintln!("lengths {min}..{max}, mean {mean:.1}, rejected {rejected}");
-    assert!(min > 60 && max < 200 && (80.0..150.0).contains(&mean), "lengths {min}..{max}, mean {mean}");
-    for e in &eps {
-        // Replaying the actions reproduces a successful episode on the intended path.
-        let mut env = Env::new(av::DEFAULT_ALPHA);
-        for (o, a) in e.obs.iter().zip(&e.actions) {
-            assert_eq!(*o, env.obs());
-            assert!((a[0] * a[0] + a[1] * a[1]).sqrt() < 0.0095, "steps stay at gamepad speed");
-            env.step(*a);
+    for style in [av::DemoStyle::Spline, av::DemoStyle::Lanes] {
+        let (eps, rejected) = av::scripted_demos(4, av::DEFAULT_ALPHA, 0.0, style, 0);
+        assert_eq!(eps.len(), 96);
+        let paths: std::collections::BTreeSet<usize> = eps.iter().map(|e| e.path).collect();
+        assert_eq!(paths.len(), 24);
+        let lens: Vec<usize> = eps.iter().map(|e| e.obs.len()).collect();
+        let (min, max) = (*lens.iter().min().unwrap(), *lens.iter().max().unwrap());
+        let mean = lens.iter().sum::<usize>() as f64 / lens.len() as f64;
+        eprintln!("{style:?}: lengths {min}..{max}, mean {mean:.1}, rejected {rejected}");
+        assert!(min > 60 && max < 220 && (80.0..170.0).contains(&mean), "{style:?}: lengths {min}..{max}, mean {mean}");
+        for e in &eps {
+            // Replaying the actions reproduces a successful episode on the intended path.
+            let mut env = Env::new(av::DEFAULT_ALPHA);
+            for (o, a) in e.obs.iter().zip(&e.actions) {
+                assert_eq!(*o, env.obs());
+                assert!((a[0] * a[0] + a[1] * a[1]).sqrt() < 0.0095, "steps stay at gamepad speed");
+                env.step(*a);
+            }
+            assert!(env.success && !env.collided);
+            assert_eq!(av::path_index(env.code), Some(e.path));
         }
-        assert!(env.success && !env.collided);
-        assert_eq!(av::path_index(env.code), Some(e.path));
     }
     let mut rng = HostRng::new(1, 1);
-    assert!((0..20).filter_map(|_| av::scripted_demo(5, 0.5, 0.0, &mut rng)).count() >= 10);
+    assert!((0..20).filter_map(|_| av::scripted_demo(5, 0.5, 0.0, av::DemoStyle::Spline, &mut rng)).count() >= 10);
 }
 
 #[test]
@@ -79,7 +81,7 @@ fn demo_files_round_trip_and_bad_ones_are_refused() {
     let dir = std::env::temp_dir().join(format!("vdd-demos-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("d.safetensors");
-    let d = Demos::scripted(1, 0.5, 0.0, 3);
+    let d = Demos::scripted(1, 0.5, 0.0, vdd::tasks::avoiding::DemoStyle::Lanes, 3);
     d.save(&path).unwrap();
     let back = Demos::load(&path).unwrap();
     assert_eq!(back.episodes.len(), 24);
@@ -158,7 +160,7 @@ fn lock_step_rollouts_report_success_paths_and_timing() {
 
 #[test]
 fn noisy_demonstrations_record_corrections_and_stay_on_their_paths() {
-    let (eps, _) = av::scripted_demos(2, av::DEFAULT_ALPHA, 0.002, 5);
+    let (eps, _) = av::scripted_demos(2, av::DEFAULT_ALPHA, 0.002, av::DemoStyle::Spline, 5);
     assert_eq!(eps.len(), 48);
     let mut off = 0.0f64;
     for e in &eps {

@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
-use vdd::tasks::avoiding::{DEFAULT_ALPHA, DEFAULT_DEMO_NOISE, NAME};
+use vdd::tasks::avoiding::{DemoStyle, DEFAULT_ALPHA, DEFAULT_DEMO_NOISE, DEFAULT_DEMO_STYLE, NAME};
 use vdd::tasks::demos::Demos;
 
 /// Arguments of `vdd demos`.
@@ -21,6 +21,9 @@ pub struct Args {
     /// its corrections (DART-style, so the data shows how to return to the path).
     #[arg(long, default_value_t = DEFAULT_DEMO_NOISE)]
     pub noise: f64,
+    /// Path geometry of the demonstrator.
+    #[arg(long, value_enum, default_value_t = DEFAULT_DEMO_STYLE)]
+    pub style: DemoStyle,
     /// Generator seed.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -40,14 +43,15 @@ pub fn run(a: &Args) -> Result<()> {
     if a.per_path == 0 || !(a.alpha > 0.0 && a.alpha <= 1.0) || !(0.0..0.01).contains(&a.noise) {
         bail!("need --per-path ≥ 1, 0 < --alpha ≤ 1 and 0 ≤ --noise < 0.01 m");
     }
-    let d = Demos::scripted(a.per_path, a.alpha, a.noise, a.seed);
+    let d = Demos::scripted(a.per_path, a.alpha, a.noise, a.style, a.seed);
     d.save(&a.out)?;
     let lens: Vec<usize> = d.episodes.iter().map(|e| e.obs.len()).collect();
     let mean = d.steps() as f64 / lens.len() as f64;
     println!(
-        "{NAME}: {} demonstrations ({} per path, α = {}, noise {} m, seed {}), {} steps, lengths {}..{} (mean {mean:.1}), {} rejected while generating; wrote {}",
+        "{NAME}: {} demonstrations ({} per path, {:?} paths, α = {}, noise {} m, seed {}), {} steps, lengths {}..{} (mean {mean:.1}), {} rejected while generating; wrote {}",
         d.episodes.len(),
         a.per_path,
+        a.style,
         a.alpha,
         a.noise,
         a.seed,

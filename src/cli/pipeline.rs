@@ -9,7 +9,6 @@ use vdd::cpu::rng::HostRng;
 use vdd::diffusion::{Teacher, TeacherConfig, TeacherKind};
 use vdd::rollout::RolloutReport;
 use vdd::tasks::avoiding::NAME;
-use vdd::tasks::demos::Demos;
 use vdd::vdd::VddConfig;
 use vdd::Policy;
 
@@ -101,12 +100,7 @@ pub fn run(a: &Args) -> Result<()> {
     let (tcfg, vcfg) = configs(a.preset);
     let paths = ["demos.safetensors", "teacher.safetensors", "student.safetensors"].map(|f| a.out.join(f));
     println!("== {NAME}, preset {:?}, seed {}", a.preset, a.seed);
-    let demos = Demos::scripted(
-        av::DEFAULT_PER_PATH,
-        vdd::tasks::avoiding::DEFAULT_ALPHA,
-        vdd::tasks::avoiding::DEFAULT_DEMO_NOISE,
-        a.seed,
-    );
+    let demos = av::demos(None, a.seed)?;
     demos.save(&paths[0])?;
     println!(
         "1/4 demonstrations: {} episodes, {} steps ({} rejected); wrote {}",

@@ -42,6 +42,8 @@ pub const ACT_DIM: usize = 2;
 pub const DEFAULT_ALPHA: f64 = 0.5;
 /// Default execution noise of the scripted demonstrator (metres per action coordinate).
 pub const DEFAULT_DEMO_NOISE: f64 = 0.0;
+/// Default path geometry of the scripted demonstrator.
+pub const DEFAULT_DEMO_STYLE: DemoStyle = DemoStyle::Spline;
 
 /// Squared distance from `p` to the segment `a–b`.
 fn seg_dist2(a: [f64; 2], b: [f64; 2], p: [f64; 2]) -> f64 {
@@ -215,6 +217,20 @@ fn catmull_rom(p: &[[f64; 2]], t: f64) -> [f64; 2] {
     [f(p0[0], p1[0], p2[0], p3[0]), f(p0[1], p1[1], p2[1], p3[1])]
 }
 
+/// How the scripted demonstrator draws its path through the lanes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum DemoStyle {
+    /// The spec's generator: one Catmull-Rom spline through start → (x₁, −0.10) → (x₂, 0.08) →
+    /// (x₃, 0.26) → (x₃ + N(0, 0.01), 0.40); lane changes are spread over the whole gap between
+    /// rows, so the intent shows only as slowly growing curvature.
+    Spline,
+    /// Pass each obstacle row straight inside its lane (±0.05 around the row) and change lanes
+    /// on a diagonal in the obstacle-free corridor between rows: the intent shows in position and
+    /// heading within a few steps of each decision.
+    Lanes,
+}
+
 /// One scripted demonstration of `path` (None if its lagged path collides, misses the intended
 /// path code, or does not finish).
 ///
@@ -225,12 +241,26 @@ fn catmull_rom(p: &[[f64; 2]], t: f64) -> [f64; 2] {
 /// ended up (DART-style noise injection: the demonstrations then show how to return to the
 /// path, which smooth scripted demonstrations otherwise never do). With `noise = 0` the
 /// demonstration follows the spline exactly (spec §1.4).
-pub fn scripted_demo(path: usize, alpha: f64, noise: f64, rng: &mut HostRng) -> Option<Episode> {
+pub fn scripted_demo(path: usize, alpha: f64, noise: f64, style: DemoStyle, rng: &mut HostRng) -> Option<Episode> {
     let lane = [path / 12, (path / 4) % 3, path % 4];
     let x: Vec<f64> = (0..3).map(|l| rng.range(LANES[l][lane[l]].0, LANES[l][lane[l]].1)).collect();
-    let ctrl = [START, [x[0], -0.10], [x[1], 0.08], [x[2], 0.26], [x[2] + 0.01 * rng.normal(), 0.40]];
+    let end = [x[2] + 0.01 * rng.normal(), 0.40];
+    let ctrl: Vec<[f64; 2]> = match style {
+        DemoStyle::Spline => vec![START, [x[0], -0.10], [x[1], 0.08], [x[2], 0.26], end],
+        DemoStyle::Lanes => vec![
+            START,
+            [x[0], -0.15],
+            [x[0], -0.05],
+            [x[1], 0.03],
+            [x[1], 0.13],
+            [x[2], 0.21],
+            [x[2], 0.31],
+            end,
+        ],
+    };
     // Dense polyline, then equal arc-length resampling at the demo's speed.
-    let dense: Vec<[f64; 2]> = (0..=400).map(|i| catmull_rom(&ctrl, i as f64 / 100.0)).collect();
+    let segs = ctrl.len() - 1;
+    let dense: Vec<[f64; 2]> = (0..=100 * segs).map(|i| catmull_rom(&ctrl, i as f64 / 100.0)).collect();
     let speed = 0.0075 * rng.range(0.8, 1.1);
     let mut pts = vec![START];
     let (mut carry, mut prev) = (0.0, START);
@@ -266,10 +296,10 @@ pub fn scripted_demo(path: usize, alpha: f64, noise: f64, rng: &mut HostRng) -> 
     (env.success && path_index(env.code) == Some(path)).then_some(ep)
 }
 
-/// `per_path` demonstrations of each of the 24 paths (in shuffled order) with execution noise
-/// `noise` (see [`scripted_demo`]), resampling rejected ones; also returns the number of
-/// rejections.
-pub fn scripted_demos(per_path: usize, alpha: f64, noise: f64, seed: u64) -> (Vec<Episode>, usize) {
+/// `per_path` demonstrations of each of the 24 paths (in shuffled order) in `style` with
+/// execution noise `noise` (see [`scripted_demo`]), resampling rejected ones; also returns the
+/// number of rejections.
+pub fn scripted_demos(per_path: usize, alpha: f64, noise: f64, style: DemoStyle, seed: u64) -> (Vec<Episode>, usize) {
     let mut rng = HostRng::new(seed, 0xa70d);
     let mut order: Vec<usize> = (0..PATHS).flat_map(|p| std::iter::repeat_n(p, per_path)).collect();
     for i in (1..order.len()).rev() {
@@ -279,7 +309,7 @@ pub fn scripted_demos(per_path: usize, alpha: f64, noise: f64, seed: u64) -> (Ve
     let eps = order
         .into_iter()
         .map(|p| loop {
-            match scripted_demo(p, alpha, noise, &mut rng) {
+            match scripted_demo(p, alpha, noise, style, &mut rng) {
                 Some(e) => break e,
                 None => rejected += 1,
             }

@@ -4,7 +4,7 @@
 //! File: a safetensors file with f32 tensors `obs [N, 4]`, `actions [N, 2]`, `lengths [E]`
 //! (steps per episode, summing to N) and `paths [E]` (intended path index 0..24), and the
 //! `vdd` metadata document with `kind = "demos"` and, in `extra`, the generator's settings
-//! (`alpha`, `noise`, `per_path`, `rejected`).
+//! (`alpha`, `noise`, `style`, `per_path`, `rejected`).
 
 use super::avoiding::{self as av, Episode};
 use super::DistillData;
@@ -23,8 +23,10 @@ pub struct Demos {
     pub episodes: Vec<Episode>,
     /// Tracking lag of the generator (and of the re-simulation they belong to).
     pub alpha: f64,
-    /// Std (metres) of the noise on executed actions (0: the plain splines).
+    /// Std (metres) of the noise on executed actions (0: the plain paths).
     pub noise: f64,
+    /// Path geometry of the demonstrator.
+    pub style: av::DemoStyle,
     /// Generator seed.
     pub seed: u64,
     /// Demonstrations per path.
@@ -34,11 +36,11 @@ pub struct Demos {
 }
 
 impl Demos {
-    /// Generates `per_path` scripted demonstrations of each path (execution noise `noise`,
-    /// see [`av::scripted_demo`]).
-    pub fn scripted(per_path: usize, alpha: f64, noise: f64, seed: u64) -> Self {
-        let (episodes, rejected) = av::scripted_demos(per_path, alpha, noise, seed);
-        Demos { episodes, alpha, noise, seed, per_path, rejected }
+    /// Generates `per_path` scripted demonstrations of each path (path style and execution
+    /// noise as in [`av::scripted_demo`]).
+    pub fn scripted(per_path: usize, alpha: f64, noise: f64, style: av::DemoStyle, seed: u64) -> Self {
+        let (episodes, rejected) = av::scripted_demos(per_path, alpha, noise, style, seed);
+        Demos { episodes, alpha, noise, style, seed, per_path, rejected }
     }
 
     /// Total steps.
@@ -66,7 +68,7 @@ impl Demos {
     /// [`Error::Io`].
     pub fn save(&self, path: &Path) -> Result<()> {
         let mut meta = Meta::new(DEMOS_KIND, "avoiding", self.seed);
-        meta.extra = serde_json::json!({ "alpha": self.alpha, "noise": self.noise, "per_path": self.per_path, "rejected": self.rejected, "generator": "scripted" });
+        meta.extra = serde_json::json!({ "alpha": self.alpha, "noise": self.noise, "style": self.style, "per_path": self.per_path, "rejected": self.rejected, "generator": "scripted" });
         let n = self.steps();
         let e = self.episodes.len();
         let obs: Vec<f32> = self.episodes.iter().flat_map(|e| e.obs.iter().flatten().map(|&v| v as f32)).collect();
@@ -129,6 +131,10 @@ impl Demos {
         let alpha =
             extra.get("alpha").and_then(serde_json::Value::as_f64).ok_or_else(|| bad("metadata lacks alpha".into()))?;
         let noise = extra.get("noise").and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+        let style = match extra.get("style") {
+            Some(v) => serde_json::from_value(v.clone()).map_err(|e| bad(format!("demonstration style: {e}")))?,
+            None => av::DemoStyle::Spline,
+        };
         let per_path = extra.get("per_path").and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
         let rejected = extra.get("rejected").and_then(serde_json::Value::as_u64).unwrap_or(0) as usize;
         let mut episodes = Vec::with_capacity(e);
@@ -140,7 +146,7 @@ impl Demos {
             episodes.push(Episode { obs: o, actions: a, path: *p as usize });
             at += l;
         }
-        Ok(Demos { episodes, alpha, noise, seed: ck.meta.seed, per_path, rejected })
+        Ok(Demos { episodes, alpha, noise, style, seed: ck.meta.seed, per_path, rejected })
     }
 }
 
