@@ -21,7 +21,13 @@ pub const DEFAULT_PER_PATH: usize = 4;
 pub fn demos(path: Option<&Path>, seed: u64) -> Result<Demos> {
     match path {
         Some(p) => Demos::load(p).with_context(|| format!("reading demonstrations {}", p.display())),
-        None => Ok(Demos::scripted(DEFAULT_PER_PATH, av::DEFAULT_ALPHA, av::DEFAULT_DEMO_NOISE, av::DEFAULT_DEMO_STYLE, seed)),
+        None => Ok(Demos::scripted(
+            DEFAULT_PER_PATH,
+            av::DEFAULT_ALPHA,
+            av::DEFAULT_DEMO_NOISE,
+            av::DEFAULT_DEMO_STYLE,
+            seed,
+        )),
     }
 }
 

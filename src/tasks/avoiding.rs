@@ -247,16 +247,9 @@ pub fn scripted_demo(path: usize, alpha: f64, noise: f64, style: DemoStyle, rng:
     let end = [x[2] + 0.01 * rng.normal(), 0.40];
     let ctrl: Vec<[f64; 2]> = match style {
         DemoStyle::Spline => vec![START, [x[0], -0.10], [x[1], 0.08], [x[2], 0.26], end],
-        DemoStyle::Lanes => vec![
-            START,
-            [x[0], -0.15],
-            [x[0], -0.05],
-            [x[1], 0.03],
-            [x[1], 0.13],
-            [x[2], 0.21],
-            [x[2], 0.31],
-            end,
-        ],
+        DemoStyle::Lanes => {
+            vec![START, [x[0], -0.15], [x[0], -0.05], [x[1], 0.03], [x[1], 0.13], [x[2], 0.21], [x[2], 0.31], end]
+        }
     };
     // Dense polyline, then equal arc-length resampling at the demo's speed.
     let segs = ctrl.len() - 1;
