@@ -141,7 +141,8 @@ impl Teacher {
                         }
                     }
                     TeacherKind::Ddpm => {
-                        let ti = rng.below(cfg.timesteps);
+                        let u = rng.uniform().powf(cfg.t_power);
+                        let ti = ((u * cfg.timesteps as f64) as usize).min(cfg.timesteps - 1);
                         let ab = teacher.alpha_bars[ti];
                         feat[i] = ti as f64 / cfg.timesteps as f64;
                         for j in r {
