@@ -18,7 +18,10 @@ pub fn exp(x: f32) -> f32 {
         * z
         + r
         + 1.0;
-    p * f32::from_bits(((fx as i32 + 127) as u32) << 23)
+    // 2^fx without a saturating float-to-int conversion (which does not vectorise cleanly):
+    // adding 1.5·2²³ leaves the integer fx in the low mantissa bits.
+    let n = (fx + 12_582_912.0).to_bits().wrapping_sub(0x4b40_0000);
+    p * f32::from_bits(n.wrapping_add(127) << 23)
 }
 
 /// Natural logarithm of a positive finite `x`.

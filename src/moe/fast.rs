@@ -4,64 +4,13 @@
 //! block attends from the last position only, the features of the last position feed the heads,
 //! and the Cholesky head runs only when a full mixture is asked for.
 
+use super::fast_linear::Lin;
 use super::{Mixtures, Student, StudentConfig};
 use crate::cpu::elementwise::Unary;
 use crate::cpu::rng::HostRng;
 use crate::error::{Error, Result};
 use crate::io::Normalization;
 use crate::nn::ParamStore;
-
-/// `y = x·W + b` with `W: [i, o]` row-major.
-struct Lin {
-    w: Vec<f32>,
-    b: Vec<f32>,
-    i: usize,
-    o: usize,
-}
-
-impl Lin {
-    fn load(vals: &[f32], store: &ParamStore, name: &str) -> Result<Self> {
-        let get = |n: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-            let id = store.find(n).ok_or_else(|| Error::invalid("fast student", format!("missing parameter {n}")))?;
-            let e = &store.entries()[id.index()];
-            let len = e.shape.iter().product::<usize>();
-            Ok((e.shape.clone(), vals[e.offset..e.offset + len].to_vec()))
-        };
-        let (ws, w) = get(&format!("{name}.w"))?;
-        let (_, b) = get(&format!("{name}.b"))?;
-        Ok(Lin { w, b, i: ws[0], o: ws[1] })
-    }
-
-    /// Concatenates the outputs of several layers over the same input (`[i, Σo]`).
-    fn concat(parts: &[Lin]) -> Lin {
-        let i = parts[0].i;
-        let o: usize = parts.iter().map(|p| p.o).sum();
-        let mut w = Vec::with_capacity(i * o);
-        for k in 0..i {
-            parts.iter().for_each(|p| w.extend_from_slice(&p.w[k * p.o..(k + 1) * p.o]));
-        }
-        Lin { w, b: parts.iter().flat_map(|p| p.b.iter().copied()).collect(), i, o }
-    }
-
-    /// `y[r] = x[r]·W + b` for `rows` rows. Rows go in blocks of 8 so that each weight row is
-    /// read once per block (batch 1 is bound by reading the weights).
-    fn apply(&self, x: &[f32], rows: usize, y: &mut [f32]) {
-        let (i, o) = (self.i, self.o);
-        for r in 0..rows {
-            y[r * o..(r + 1) * o].copy_from_slice(&self.b);
-        }
-        for r0 in (0..rows).step_by(8) {
-            let r1 = (r0 + 8).min(rows);
-            for k in 0..i {
-                let wr = &self.w[k * o..(k + 1) * o];
-                for r in r0..r1 {
-                    let xv = x[r * i + k];
-                    y[r * o..(r + 1) * o].iter_mut().zip(wr).for_each(|(a, &w)| *a += xv * w);
-                }
-            }
-        }
-    }
-}
 
 fn act_in_place(op: Unary, x: &mut [f32]) {
     // A constant op per loop, so each loop inlines to branch-free, vectorised maths.

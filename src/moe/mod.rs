@@ -1,6 +1,7 @@
 //! The Gaussian-mixture student: q(a|s) = Σ_z g_z(s) N(μ_z(s), L_z L_zᵀ).
 
 mod fast;
+mod fast_linear;
 mod network;
 mod student;
 
