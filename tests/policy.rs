@@ -82,9 +82,16 @@ fn fast_forward_matches_the_tape_on_the_avoiding_student_and_a_toy() {
             assert_close64(&format!("{name} t={t} weights"), &got.weights, &want.weights, 1e-5, 1e-4);
             assert_close64(&format!("{name} t={t} means"), &got.means, &want.means, 1e-5, 1e-4);
             assert_close64(&format!("{name} t={t} chols"), &got.chols, &want.chols, 1e-5, 1e-4);
-            // Greedy actions are the most probable expert's mean.
+            // Greedy actions are the most probable expert's mean, from the fast forward and
+            // from the tape's acting path (last position only, no Cholesky head).
             let mut out = vec![0.0; 3 * cfg.act_dim];
             fast.act_into(&obs, t, true, &mut HostRng::new(0, 0), &mut out).unwrap();
+            greedy_actions_match(
+                &format!("{name} t={t} tape"),
+                &s.act(&obs, t, true, &mut HostRng::new(0, 0)).unwrap(),
+                &want,
+                &cfg,
+            );
             for r in 0..3 {
                 let w = &want.weights[r * cfg.experts..][..cfg.experts];
                 let k = (0..cfg.experts).max_by(|&a, &b| w[a].total_cmp(&w[b])).unwrap();
@@ -98,6 +105,43 @@ fn fast_forward_matches_the_tape_on_the_avoiding_student_and_a_toy() {
                 );
             }
         }
+    }
+}
+
+/// `got` is, row by row, the mean of the most probable expert of `want`.
+fn greedy_actions_match(what: &str, got: &[f64], want: &vdd::moe::Mixtures, cfg: &StudentConfig) {
+    let (z, d) = (cfg.experts, cfg.act_dim);
+    assert_eq!(got.len(), want.n * d, "{what}: action count");
+    for r in 0..want.n {
+        let w = &want.weights[r * z..][..z];
+        let k = (0..z).max_by(|&a, &b| w[a].total_cmp(&w[b])).unwrap();
+        assert_close64(
+            &format!("{what} greedy action {r}"),
+            &got[r * d..][..d],
+            &want.means[(r * z + k) * d..][..d],
+            1e-5,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn the_gpu_acting_path_matches_the_cpu_mixture() {
+    let Some(g) = gpu() else { return };
+    let cfg = avoiding();
+    let cpu = random_student(cfg.clone(), 4);
+    let dev = Student::new(cfg.clone(), cpu.norm.clone(), &MeanInit::Uniform(1.0), "test", &g.dev, 4).unwrap();
+    dev.store.load(&cpu.store.flat().to_vec().unwrap()).unwrap();
+    let mut rng = Rng::new(2);
+    for (n, t) in [(1, 5), (3, 2), (17, 5)] {
+        let obs = rng.vec64(n * t * cfg.obs_dim, -1.0, 1.0);
+        let want = cpu.mixtures(&obs, t).unwrap();
+        greedy_actions_match(
+            &format!("GPU n={n} t={t}"),
+            &dev.act(&obs, t, true, &mut HostRng::new(0, 0)).unwrap(),
+            &want,
+            &cfg,
+        );
     }
 }
 

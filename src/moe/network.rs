@@ -262,6 +262,25 @@ impl StudentNet {
         }
     }
 
+    /// What acting needs: means `[B, Z, d]` and log gates `[B, Z]` (None for a fixed uniform
+    /// gating) at the last position of observation windows `[B, T, obs_dim]`; the heads run on
+    /// that position only and the Cholesky head not at all.
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn forward_act(&self, tape: &Tape, obs: &Var) -> Result<(Var, Option<Var>)> {
+        let (b, t) = (obs.shape()[0], obs.shape()[1]);
+        let (z, d) = (self.cfg.experts, self.cfg.act_dim);
+        let f = self.features(tape, obs)?;
+        let f = if t > 1 { tape.slice(&f, 1, t - 1, t)? } else { f };
+        let mean = tape.reshape(&self.mean.forward(tape, &f)?, &[b, z, d])?;
+        let log_gates = match &self.gating {
+            Some(g) => Some(tape.reshape(&tape.softmax(&g.forward(tape, &f)?, Softmax::LogSoftmax)?, &[b, z])?),
+            None => None,
+        };
+        Ok((mean, log_gates))
+    }
+
     /// Means, Cholesky factors and log gates for observation windows `[B, T, obs_dim]`.
     ///
     /// # Errors

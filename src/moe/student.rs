@@ -219,14 +219,32 @@ impl Student {
     /// # Errors
     /// As [`Student::mixtures`].
     pub fn act(&self, obs: &[f64], t: usize, greedy: bool, rng: &mut HostRng) -> Result<Vec<f64>> {
-        let m = self.mixtures(obs, t)?;
-        let (z, d) = (m.experts, m.dim);
-        let mut out = Vec::with_capacity(m.n * d);
-        for i in 0..m.n {
-            let w = &m.weights[i * z..][..z];
+        let c = &self.net.cfg;
+        let (sd, z, d) = (c.obs_dim, c.experts, c.act_dim);
+        if t == 0 || obs.len() % (t * sd) != 0 {
+            return Err(Error::shape("student", format!("{} observation values for windows of {t} × {sd}", obs.len())));
+        }
+        let n = obs.len() / (t * sd);
+        let mut x = obs.to_vec();
+        self.norm.states(&mut x);
+        let tape = Tape::new(&self.store, false, 0);
+        let (mean, log_g) =
+            self.net.forward_act(&tape, &tape.constant(Tensor::from_f64(&self.device(), &x, &[n, t, sd])?))?;
+        let mean = mean.value().to_vec64()?;
+        let log_g = match log_g {
+            Some(g) => Some(g.value().to_vec64()?),
+            None => None,
+        };
+        let mut out = Vec::with_capacity(n * d);
+        for i in 0..n {
+            let w: Vec<f64> = match &log_g {
+                Some(g) => g[i * z..][..z].iter().map(|v| v.exp()).collect(),
+                None => vec![1.0 / z as f64; z],
+            };
             let k =
-                if greedy { (0..z).max_by(|&a, &b| w[a].total_cmp(&w[b])).unwrap_or(0) } else { rng.categorical(w) };
-            out.extend_from_slice(&m.means[(i * z + k) * d..][..d]);
+                if greedy { (0..z).max_by(|&a, &b| w[a].total_cmp(&w[b])).unwrap_or(0) } else { rng.categorical(&w) };
+            let mu = &mean[(i * z + k) * d..][..d];
+            out.extend(mu.iter().enumerate().map(|(j, v)| v * self.norm.action_std[j] + self.norm.action_mean[j]));
         }
         Ok(out)
     }
