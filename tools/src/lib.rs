@@ -50,7 +50,7 @@ pub fn fma_peak(gpu: &Gpu, target_secs: f64) -> Result<FmaPeak> {
     let out = gpu.alloc(4096)?;
     let groups = 256;
     let mut best = FmaPeak { gflops: 0.0, nacc: 0 };
-    for nacc in [8, 16, 24, 32] {
+    for nacc in [8, 16, 24, 32, 48, 64] {
         // Compile and calibrate.
         let mut iters = 256u32;
         loop {
