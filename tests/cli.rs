@@ -113,6 +113,10 @@ fn bad_input_gives_clear_errors() {
     std::fs::write(&cfg, "expert = 4\n").unwrap();
     let (success, _, err) = vdd(&["distill", "--task", "ring", "--config", p(&cfg), "--out", p(&d.join("x"))]);
     assert!(!success && err.contains("unknown field"), "{err}");
+    std::fs::write(&cfg, "t_power = 0.5\n").unwrap();
+    let (success, _, err) =
+        vdd(&["teacher", "--task", "ring", "--kind", "ddpm", "--config", p(&cfg), "--out", p(&d.join("x"))]);
+    assert!(!success && err.contains("t_power"), "{err}");
     let junk = d.join("junk.safetensors");
     std::fs::write(&junk, b"not a checkpoint").unwrap();
     let (success, _, err) = vdd(&["eval", "--policy", p(&junk)]);
