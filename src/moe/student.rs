@@ -165,23 +165,28 @@ impl Student {
         self.store.device()
     }
 
-    /// Mixtures at the **last** position of raw observation windows `[n, t, obs_dim]` (t ≤ T),
-    /// in raw action units.
-    ///
-    /// # Errors
-    /// [`Error::Shape`] for a wrong length; device errors.
-    pub fn mixtures(&self, obs: &[f64], t: usize) -> Result<Mixtures> {
-        let c = &self.net.cfg;
-        let (sd, z, d) = (c.obs_dim, c.experts, c.act_dim);
+    /// Raw observation windows `[n, t, obs_dim]` normalised onto the device: `(n, tensor)`.
+    fn obs_tensor(&self, obs: &[f64], t: usize) -> Result<(usize, Tensor)> {
+        let sd = self.net.cfg.obs_dim;
         if t == 0 || obs.len() % (t * sd) != 0 {
             return Err(Error::shape("student", format!("{} observation values for windows of {t} × {sd}", obs.len())));
         }
         let n = obs.len() / (t * sd);
         let mut x = obs.to_vec();
         self.norm.states(&mut x);
-        let dev = self.device();
+        Ok((n, Tensor::from_f64(&self.device(), &x, &[n, t, sd])?))
+    }
+
+    /// Mixtures at the **last** position of raw observation windows `[n, t, obs_dim]` (t ≤ T),
+    /// in raw action units.
+    ///
+    /// # Errors
+    /// [`Error::Shape`] for a wrong length; device errors.
+    pub fn mixtures(&self, obs: &[f64], t: usize) -> Result<Mixtures> {
+        let (z, d) = (self.net.cfg.experts, self.net.cfg.act_dim);
+        let (n, x) = self.obs_tensor(obs, t)?;
         let tape = Tape::new(&self.store, false, 0);
-        let out = self.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, &x, &[n, t, sd])?))?;
+        let out = self.net.forward(&tape, &tape.constant(x))?;
         let (mean, chol) = (out.mean.value().to_vec64()?, out.chol.value().to_vec64()?);
         let log_g = match &out.log_gates {
             Some(g) => Some(g.value().to_vec64()?),
@@ -219,17 +224,10 @@ impl Student {
     /// # Errors
     /// As [`Student::mixtures`].
     pub fn act(&self, obs: &[f64], t: usize, greedy: bool, rng: &mut HostRng) -> Result<Vec<f64>> {
-        let c = &self.net.cfg;
-        let (sd, z, d) = (c.obs_dim, c.experts, c.act_dim);
-        if t == 0 || obs.len() % (t * sd) != 0 {
-            return Err(Error::shape("student", format!("{} observation values for windows of {t} × {sd}", obs.len())));
-        }
-        let n = obs.len() / (t * sd);
-        let mut x = obs.to_vec();
-        self.norm.states(&mut x);
+        let (z, d) = (self.net.cfg.experts, self.net.cfg.act_dim);
+        let (n, x) = self.obs_tensor(obs, t)?;
         let tape = Tape::new(&self.store, false, 0);
-        let (mean, log_g) =
-            self.net.forward_act(&tape, &tape.constant(Tensor::from_f64(&self.device(), &x, &[n, t, sd])?))?;
+        let (mean, log_g) = self.net.forward_act(&tape, &tape.constant(x))?;
         let mean = mean.value().to_vec64()?;
         let log_g = match log_g {
             Some(g) => Some(g.value().to_vec64()?),
