@@ -226,8 +226,9 @@ pub enum DemoStyle {
     /// rows, so the intent shows only as slowly growing curvature.
     Spline,
     /// Pass each obstacle row straight inside its lane (±0.05 around the row) and change lanes
-    /// on a diagonal in the obstacle-free corridor between rows: the intent shows in position and
-    /// heading within a few steps of each decision.
+    /// on a straight diagonal in the obstacle-free corridor between rows (a polyline, so nothing
+    /// before a corner depends on the lane after it): each row's choice is made at its corner,
+    /// and the intent shows in position and heading within a few steps of each decision.
     Lanes,
 }
 
@@ -253,7 +254,15 @@ pub fn scripted_demo(path: usize, alpha: f64, noise: f64, style: DemoStyle, rng:
     };
     // Dense polyline, then equal arc-length resampling at the demo's speed.
     let segs = ctrl.len() - 1;
-    let dense: Vec<[f64; 2]> = (0..=100 * segs).map(|i| catmull_rom(&ctrl, i as f64 / 100.0)).collect();
+    let along = |t: f64| match style {
+        DemoStyle::Spline => catmull_rom(&ctrl, t),
+        DemoStyle::Lanes => {
+            let i = (t.floor() as usize).min(segs - 1);
+            let u = t - i as f64;
+            [ctrl[i][0] + u * (ctrl[i + 1][0] - ctrl[i][0]), ctrl[i][1] + u * (ctrl[i + 1][1] - ctrl[i][1])]
+        }
+    };
+    let dense: Vec<[f64; 2]> = (0..=100 * segs).map(|i| along(i as f64 / 100.0)).collect();
     let speed = 0.0075 * rng.range(0.8, 1.1);
     let mut pts = vec![START];
     let (mut carry, mut prev) = (0.0, START);
