@@ -92,18 +92,7 @@ fn fast_forward_matches_the_tape_on_the_avoiding_student_and_a_toy() {
                 &want,
                 &cfg,
             );
-            for r in 0..3 {
-                let w = &want.weights[r * cfg.experts..][..cfg.experts];
-                let k = (0..cfg.experts).max_by(|&a, &b| w[a].total_cmp(&w[b])).unwrap();
-                let mu = &want.means[(r * cfg.experts + k) * cfg.act_dim..][..cfg.act_dim];
-                assert_close64(
-                    &format!("{name} greedy action"),
-                    &out[r * cfg.act_dim..][..cfg.act_dim],
-                    mu,
-                    1e-5,
-                    1e-4,
-                );
-            }
+            greedy_actions_match(&format!("{name} t={t} fast"), &out, &want, &cfg);
         }
     }
 }

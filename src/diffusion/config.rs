@@ -112,8 +112,9 @@ impl Default for TeacherConfig {
 
 impl TeacherConfig {
     /// Defaults for `kind` on a task: the analytic toys share a residual-MLP denoiser
-    /// (`cond-ring` trains longer; DDPM uses batch 2048); `avoiding` uses DiffusionGPT as D3IL's BESO (width 72,
-    /// 4 layers, 4 heads, T = 5, σ ∈ [0.1, 1], 8 Euler-ancestral steps, linear σ schedule).
+    /// (`cond-ring` trains longer; DDPM uses batch 2048); `avoiding` uses DiffusionGPT as
+    /// D3IL's BESO (width 72, 4 layers, 4 heads, T = 5, σ ∈ [0.1, 1], 8 Euler-ancestral steps,
+    /// linear σ schedule).
     pub fn for_task(task: &str, kind: TeacherKind) -> Self {
         let mut c = TeacherConfig { kind, ..TeacherConfig::default() };
         if kind == TeacherKind::Ddpm {
@@ -121,7 +122,7 @@ impl TeacherConfig {
             c.sampler = Sampler::Ddpm;
             // ε-prediction is variance-limited at the low-noise steps (the target is mostly
             // unpredictable noise there): batch 2048 brings the σ ≈ 0.2 score error on `ring`
-            // from 0.17 to 0.12 at the same step count.
+            // from 0.17 to 0.11 at the same step count.
             c.batch = 2048;
         }
         match task {

@@ -4,7 +4,7 @@
 //! block attends from the last position only, the features of the last position feed the heads,
 //! and the Cholesky head runs only when a full mixture is asked for.
 
-use super::fast_linear::Lin;
+use super::fast_linear::{param, Lin};
 use super::{Mixtures, Student, StudentConfig};
 use crate::cpu::elementwise::Unary;
 use crate::cpu::rng::HostRng;
@@ -181,11 +181,7 @@ pub struct FastStudent {
 }
 
 fn ln(vals: &[f32], store: &ParamStore, name: &str) -> Result<(Vec<f32>, Vec<f32>)> {
-    let get = |n: String| -> Result<Vec<f32>> {
-        let id = store.find(&n).ok_or_else(|| Error::invalid("fast student", format!("missing parameter {n}")))?;
-        let e = &store.entries()[id.index()];
-        Ok(vals[e.offset..e.offset + e.shape.iter().product::<usize>()].to_vec())
-    };
+    let get = |n: String| param(vals, store, &n).map(|(_, v)| v.to_vec());
     Ok((get(format!("{name}.gamma"))?, get(format!("{name}.beta"))?))
 }
 
@@ -217,11 +213,9 @@ impl FastStudent {
                         })
                     })
                     .collect::<Result<Vec<_>>>()?;
-                let pos_id = store.find("gpt.pos").ok_or_else(|| Error::invalid("fast student", "missing gpt.pos"))?;
-                let e = &store.entries()[pos_id.index()];
                 Some(Backbone {
                     tok: Lin::load(&vals, store, "tok")?,
-                    pos: vals[e.offset..e.offset + e.shape.iter().product::<usize>()].to_vec(),
+                    pos: param(&vals, store, "gpt.pos")?.1.to_vec(),
                     blocks,
                     ln_f: ln(&vals, store, "gpt.ln_f")?,
                     head1: Lin::load(&vals, store, "head1")?,

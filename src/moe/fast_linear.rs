@@ -1,6 +1,6 @@
 //! The linear layers of the fast student forward ([`super::fast`]): `y = x·W + b` for a few
 //! rows at a time, register-blocked. Batch 1 is compute-bound here (the weights of an
-//! Avoiding-size student, 5.8 MB, stream from cache), so the kernel keeps blocks of outputs in
+//! Avoiding-size student, 2.5 MB, stream from cache), so the kernel keeps blocks of outputs in
 //! vector registers over the whole reduction and reads each weight once per block of rows.
 //!
 //! Every output is `fma(x[k], W[k, c], …)` accumulated in order k = 0, 1, … from the bias (in
@@ -9,6 +9,16 @@
 
 use crate::error::{Error, Result};
 use crate::nn::ParamStore;
+
+/// The shape and values of parameter `name` in a store's flat values.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] if the store has no such parameter.
+pub(super) fn param<'a>(vals: &'a [f32], store: &'a ParamStore, name: &str) -> Result<(&'a [usize], &'a [f32])> {
+    let id = store.find(name).ok_or_else(|| Error::invalid("fast student", format!("missing parameter {name}")))?;
+    let e = &store.entries()[id.index()];
+    Ok((&e.shape, &vals[e.offset..e.offset + e.shape.iter().product::<usize>()]))
+}
 
 /// Columns per weight panel (two 8-wide vectors).
 const NC: usize = 16;
@@ -43,13 +53,8 @@ impl Lin {
     /// # Errors
     /// [`Error::InvalidArgument`] if a parameter is missing.
     pub(super) fn load(vals: &[f32], store: &ParamStore, name: &str) -> Result<Self> {
-        let get = |n: &str| -> Result<(Vec<usize>, &[f32])> {
-            let id = store.find(n).ok_or_else(|| Error::invalid("fast student", format!("missing parameter {n}")))?;
-            let e = &store.entries()[id.index()];
-            Ok((e.shape.clone(), &vals[e.offset..e.offset + e.shape.iter().product::<usize>()]))
-        };
-        let (ws, w) = get(&format!("{name}.w"))?;
-        let (_, b) = get(&format!("{name}.b"))?;
+        let (ws, w) = param(vals, store, &format!("{name}.w"))?;
+        let (_, b) = param(vals, store, &format!("{name}.b"))?;
         Ok(Lin::new(w, b, ws[0], ws[1]))
     }
 
