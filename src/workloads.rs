@@ -1,5 +1,6 @@
-//! Reference training steps for profiling and benchmarks: a plain transformer and the
-//! Avoiding-size VDD student, each a full forward + backward + Adam step on random data.
+//! Reference workloads for profiling and benchmarks: training steps of a plain transformer,
+//! the Avoiding-size VDD student and teacher (forward + backward + Adam on random data), and
+//! one batched action of that student and teacher (what a closed-loop rollout calls).
 
 use crate::autodiff::Tape;
 use crate::cpu::elementwise::Unary;
@@ -12,8 +13,9 @@ use crate::tensor::{ops, Tensor};
 
 /// A model with an optimiser that can take training steps.
 pub trait Step {
-    /// One forward + backward + optimiser step; returns the loss tensor (not read back, so a GPU
-    /// step stays one submission until the caller reads it).
+    /// One step (forward + backward + optimiser, or one batched action); returns the loss or
+    /// the action tensor, not read back, so a GPU step stays one submission until the caller
+    /// reads it.
     ///
     /// # Errors
     /// Op errors.
@@ -185,5 +187,73 @@ impl Step for TeacherStep {
     }
     fn params(&self) -> usize {
         self.store.numel()
+    }
+}
+
+/// One batched action of the Avoiding-size student ([`crate::moe::Student::act_rows`], what
+/// `Student::act` runs on the device) on fixed random windows of 5 observations.
+pub struct StudentAct {
+    student: crate::moe::Student,
+    obs: Tensor,
+}
+
+impl StudentAct {
+    /// A randomly initialised Avoiding-size student and `batch` random windows on `device`.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn new(device: &Device, batch: usize) -> Result<Self> {
+        let cfg = StudentConfig::avoiding();
+        let obs = ops::random(device, &[batch, cfg.window, cfg.obs_dim], Dist::Normal { mean: 0.0, std: 1.0 }, 2, 0)?;
+        let norm = crate::io::Normalization::identity(cfg.obs_dim, cfg.act_dim);
+        let student = crate::moe::Student::new(cfg, norm, &crate::moe::MeanInit::Uniform(1.0), "avoiding", device, 0)?;
+        Ok(StudentAct { student, obs })
+    }
+}
+
+impl Step for StudentAct {
+    fn step(&mut self) -> Result<Tensor> {
+        self.student.act_rows(&self.obs)
+    }
+    fn device(&self) -> Device {
+        self.obs.device()
+    }
+    fn params(&self) -> usize {
+        self.student.store.numel()
+    }
+}
+
+/// One batched action of the Avoiding-size BESO teacher: its default sampler (8
+/// Euler-ancestral steps) on fixed random windows of 5 observations.
+pub struct TeacherAct {
+    teacher: crate::diffusion::Teacher,
+    obs: Tensor,
+    calls: u64,
+}
+
+impl TeacherAct {
+    /// A randomly initialised Avoiding-size teacher and `batch` random windows on `device`.
+    ///
+    /// # Errors
+    /// Device errors.
+    pub fn new(device: &Device, batch: usize) -> Result<Self> {
+        let cfg = crate::diffusion::TeacherConfig::for_task("avoiding", crate::diffusion::TeacherKind::Beso);
+        let t = cfg.net.window();
+        let teacher = crate::diffusion::Teacher::new(cfg, "avoiding", 4, 2, device, 0)?;
+        let obs = ops::random(device, &[batch, t, 4], Dist::Normal { mean: 0.0, std: 1.0 }, 3, 0)?;
+        Ok(TeacherAct { teacher, obs, calls: 0 })
+    }
+}
+
+impl Step for TeacherAct {
+    fn step(&mut self) -> Result<Tensor> {
+        self.calls += 1;
+        self.teacher.sample_tensor(&self.obs, None, None, self.calls)
+    }
+    fn device(&self) -> Device {
+        self.obs.device()
+    }
+    fn params(&self) -> usize {
+        self.teacher.num_params()
     }
 }

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use vdd::cpu::gemm::{gemm_naive, GemmShape};
 use vdd::device::Gpu;
-use vdd::kernels::matmul::{plan, GemmConfig, Offsets};
+use vdd::kernels::matmul::{plan, GemmConfig, Offsets, ROW_VECTOR};
 use vdd::tensor::ops;
 use vdd::{Device, Tensor};
 
@@ -24,6 +24,7 @@ const SHAPES: &[(usize, usize, usize)] = &[
 const CONFIGS: &[GemmConfig] = &[
     GemmConfig::Tile { tm: 4, tn: 4, wgx: 8, wgy: 8 },
     GemmConfig::Tile { tm: 1, tn: 1, wgx: 16, wgy: 4 },
+    ROW_VECTOR,
     GemmConfig::Shared { tm: 4, tn: 4, wgx: 16, wgy: 16, bk: 16 },
     GemmConfig::Shared { tm: 2, tn: 4, wgx: 8, wgy: 8, bk: 8 },
     GemmConfig::Sg8 { tm: 32, tn4: 2, wg: 64 },
@@ -160,6 +161,9 @@ fn planned_gemm_covers_transformer_shapes() {
         (72, 288, 320, true, false),
         (320, 2, 72, false, false),
         (1, 512, 100, false, false),
+        (1, 512, 512, false, false),
+        (2, 16, 512, false, false),
+        (1, 3, 17, true, true),
     ] {
         let c = case(&mut rng, (m, n, k), 1, ta, tb, !ta, false);
         let (cfg, splits) = plan(gpu, &c.s, Offsets::default());
@@ -194,4 +198,46 @@ fn mismatched_inner_dimensions_are_a_shape_error() {
     let b = Tensor::zeros(&Device::Cpu, &[5, 6]).unwrap();
     let err = ops::matmul(&a, &b, false, false).unwrap_err();
     assert!(err.to_string().contains("inner dimensions differ"), "{err}");
+}
+
+#[test]
+fn linear_act_fuses_the_activation_and_matches_the_cpu_device() {
+    use vdd::cpu::elementwise::Unary;
+    let Some(g) = gpu() else { return };
+    let gpu: &Gpu = g.dev.as_gpu().unwrap();
+    let mut rng = Rng::new(26);
+    // Row vectors, sg8 tiles, the general kernel, and a split-K product (the activation then
+    // runs after the reduction).
+    let split = GemmShape::new(8, 8, 4096);
+    assert!(plan(gpu, &split, Offsets::default()).1 > 1, "the split-K case must plan splits");
+    for &(rows, fan_in, fan_out) in &[(1, 17, 33), (3, 72, 288), (5, 100, 512), (127, 33, 17), (8, 4096, 8)] {
+        let (x, w, b) =
+            (rng.vec(rows * fan_in, -1.0, 1.0), rng.vec(fan_in * fan_out, -0.3, 0.3), rng.vec(fan_out, -1.0, 1.0));
+        let on = |dev: &Device| {
+            (
+                Tensor::from_slice(dev, &x, &[rows, fan_in]).unwrap(),
+                Tensor::from_slice(dev, &w, &[fan_in, fan_out]).unwrap(),
+                Tensor::from_slice(dev, &b, &[fan_out]).unwrap(),
+            )
+        };
+        let (xc, wc, bc) = on(&Device::Cpu);
+        let (xg, wg, bg) = on(&g.dev);
+        for act in [Unary::Gelu, Unary::GeluTanh, Unary::Silu, Unary::Relu, Unary::Mish, Unary::Tanh, Unary::Softplus] {
+            let want = ops::linear_act(&xc, &wc, Some(&bc), act).unwrap().to_vec().unwrap();
+            let unfused = ops::unary(&ops::linear(&xc, &wc, Some(&bc)).unwrap(), act).unwrap().to_vec().unwrap();
+            assert_eq!(want, unfused, "the CPU twin is linear then {act:?}");
+            let got = ops::linear_act(&xg, &wg, Some(&bg), act).unwrap();
+            assert_eq!(got.shape(), &[rows, fan_out]);
+            assert_close(
+                &format!("linear_act {act:?} {rows}x{fan_in}x{fan_out}"),
+                &got.to_vec().unwrap(),
+                &want,
+                tol(fan_in),
+                1e-5,
+            );
+        }
+    }
+    let (x, w) = (Tensor::zeros(&Device::Cpu, &[2, 3]).unwrap(), Tensor::zeros(&Device::Cpu, &[3, 4]).unwrap());
+    let err = ops::linear_act(&x, &w, None, Unary::AddScalar(1.0)).unwrap_err();
+    assert!(err.to_string().contains("only activations fuse"), "{err}");
 }

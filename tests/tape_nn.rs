@@ -322,3 +322,30 @@ fn dropout_is_off_in_eval_and_seeded_in_training() {
     assert_ne!(run(true, 1), run(true, 2), "different seeds must drop different units");
     assert_ne!(run(true, 1), run(false, 1), "training mode must apply dropout");
 }
+
+#[test]
+fn an_inference_tape_gives_the_eval_forward_and_records_nothing() {
+    // Inference tapes fuse each Linear with its activation on the GPU and keep parameters
+    // out of the graph; the values must be the eval-mode training tape's (bit-equal on the
+    // CPU, where the fused op is the two ops in turn; to rounding on the GPU).
+    let guard = gpu();
+    let mut devices = vec![Device::Cpu];
+    devices.extend(guard.as_ref().map(|g| g.dev.clone()));
+    for dev in &devices {
+        for kind in ["mlp", "attn", "gpt"] {
+            let (store, model, x) = setup(kind, dev);
+            let eval = Tape::new(&store, false, 0);
+            let want = model.loss(&eval, &eval.constant(x.clone())).unwrap();
+            assert!(want.requires_grad(), "an eval tape still records for backward");
+            let inf = Tape::inference(&store);
+            let got = model.loss(&inf, &inf.constant(x.clone())).unwrap();
+            assert!(!got.requires_grad(), "{kind}: an inference tape must not record for backward");
+            let (g, w) = (got.value().to_vec().unwrap(), want.value().to_vec().unwrap());
+            if matches!(dev, Device::Cpu) {
+                assert_eq!(g, w, "{kind} on the CPU");
+            } else {
+                assert_close(&format!("{kind} inference vs eval on the GPU"), &g, &w, 1e-6, 1e-5);
+            }
+        }
+    }
+}

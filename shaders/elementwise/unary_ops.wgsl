@@ -1,6 +1,6 @@
 // elementwise/unary_ops.wgsl — the unary functions and their derivatives (a library included
-// by unary.wgsl and unary_bwd.wgsl). OP is a define chosen by the launcher, so each pipeline
-// keeps one branch after constant folding. Codes and maths match cpu::elementwise::Unary.
+// by unary.wgsl, unary_bwd.wgsl and, for fused activations, the GEMM kernels). OP is a define
+// chosen by the launcher, so each pipeline keeps one branch after constant folding. Codes and maths match cpu::elementwise::Unary.
 //
 // p0, p1: the op's scalar parameters (scale / added constant / clamp bounds).
 

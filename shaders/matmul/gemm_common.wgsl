@@ -2,7 +2,7 @@
 // (a library included by gemm_tile.wgsl, gemm_shared.wgsl and gemm_sg8.wgsl). Bindings 0 and 1
 // (A and B) are declared by the kernels: scalar in gemm_scalar.wgsl, vec4 in gemm_sg8.wgsl.
 //
-// C[z] = alpha · op(A[b]) · op(B[b]) (+ bias) where z = split · batch + b indexes the output
+// C[z] = f(alpha · op(A[b]) · op(B[b]) (+ bias)) where z = split · batch + b indexes the output
 // block: with split-K (splits > 1) every split writes its partial product over
 // k ∈ [split·k_split, (split+1)·k_split) to its own block and a reduction sums the splits.
 // A[b] is [m, k] (TRANS_A = 0) or [k, m] (TRANS_A = 1) at a_off + b·sa; B[b] is [k, n] or [n, k]
@@ -19,12 +19,14 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Writes one finished output element of block z: alpha · v, plus the bias in the blocks of the
-// first k-split only (so the split reduction adds it once).
+// Writes one finished output element of block z: f(alpha · v + bias), the bias in the blocks
+// of the first k-split only (so the split reduction adds it once). f is the fused activation
+// unary_f of elementwise/unary_ops.wgsl (define OP; the launcher passes OP = NO_ACT, whose
+// default branch is the identity, for plain products and for every split-K product).
 fn store_c(z: u32, r: u32, col: u32, v: f32) {
     var out = p.alpha * v;
     if (HAS_BIAS == 1u && z < p.batch) {
         out += bias[p.bias_off + col];
     }
-    c[p.c_off + z * p.m * p.n + r * p.n + col] = out;
+    c[p.c_off + z * p.m * p.n + r * p.n + col] = unary_f(out, 0.0, 0.0);
 }

@@ -64,6 +64,7 @@ pub struct Tape<'s> {
     store: &'s ParamStore,
     nodes: RefCell<Vec<Node>>,
     training: bool,
+    grads: bool,
     seed: u64,
     streams: Cell<u64>,
 }
@@ -72,7 +73,14 @@ impl<'s> Tape<'s> {
     /// A tape over `store`. `training` enables dropout; `seed` keys its random streams (each
     /// dropout call takes the next stream, so a seeded step is reproducible).
     pub fn new(store: &'s ParamStore, training: bool, seed: u64) -> Self {
-        Tape { store, nodes: RefCell::default(), training, seed, streams: Cell::new(0) }
+        Tape { store, nodes: RefCell::default(), training, grads: true, seed, streams: Cell::new(0) }
+    }
+
+    /// A tape that only evaluates (acting, sampling, scores): no dropout, and parameters
+    /// enter as constants, so nothing is recorded for backward and ops may fuse (e.g.
+    /// [`Tape::linear_act`]).
+    pub fn inference(store: &'s ParamStore) -> Self {
+        Tape { grads: false, ..Tape::new(store, false, 0) }
     }
 
     /// The device of the parameters.
@@ -99,6 +107,9 @@ impl<'s> Tape<'s> {
 
     /// A parameter as a leaf that receives gradients.
     pub fn param(&self, id: ParamId) -> Var {
+        if !self.grads {
+            return self.constant(self.store.tensor(id));
+        }
         let mut nodes = self.nodes.borrow_mut();
         nodes.push(Node { parents: Vec::new(), backward: None, param: Some(id) });
         Var { value: self.store.tensor(id), node: Some(nodes.len() - 1) }

@@ -35,6 +35,20 @@ impl Tape<'_> {
         }))
     }
 
+    /// `act(x·w + b)`: with nothing to differentiate, one fused op ([`t::linear_act`]);
+    /// otherwise [`Tape::linear`] then [`Tape::unary`] (backward needs the pre-activation).
+    ///
+    /// # Errors
+    /// Shape or device errors of the ops.
+    pub fn linear_act(&self, x: &Var, w: &Var, b: Option<&Var>, act: Unary) -> Result<Var> {
+        let mut inputs = vec![x, w];
+        inputs.extend(b);
+        if need(&inputs).contains(&true) || act.params() != [0.0, 0.0] {
+            return self.unary(&self.linear(x, w, b)?, act);
+        }
+        Ok(self.constant(t::linear_act(&x.value, &w.value, b.map(|b| &b.value), act)?))
+    }
+
     /// Batched `op(a)·op(b)` (see [`t::matmul`]). Backward: [`t::matmul_bwd`].
     ///
     /// # Errors

@@ -85,6 +85,11 @@ impl Teacher {
         Edm { sigma_data: self.cfg.sigma_data }
     }
 
+    /// Number of network parameters.
+    pub fn num_params(&self) -> usize {
+        self.store.numel()
+    }
+
     /// The observation window T the network takes.
     pub fn window(&self) -> usize {
         self.cfg.net.window()
@@ -250,7 +255,7 @@ impl Teacher {
         };
         // F(x) at noise feature `f` with input scale `c`.
         let net = |x: &Tensor, c: f64, f: f64| -> Result<Tensor> {
-            let tape = Tape::new(&self.store, false, 0);
+            let tape = Tape::inference(&self.store);
             let xs = tape.constant(ops::unary(x, Unary::Scale(c as f32))?);
             let feat = tape.constant(Tensor::full(&dev, &[rows, 1], f as f32)?);
             Ok(self.net.forward(&tape, &tape.constant(states.clone()), &xs, &feat)?.value().clone())
@@ -383,7 +388,7 @@ impl Teacher {
             }
         };
         let xs = ops::binary(actions, &Tensor::from_f64(&dev, &scale, &[n, 1, 1])?, Binary::Mul)?;
-        let tape = Tape::new(&self.store, false, 0);
+        let tape = Tape::inference(&self.store);
         let feat = tape.constant(Tensor::from_f64(&dev, &feat, &[n, 1])?);
         let f = self.net.forward(&tape, &tape.constant(states.clone()), &tape.constant(xs), &feat)?.value().clone();
         // One level per (sequence, position) row of act_dim values.

@@ -1,8 +1,9 @@
 //! Launchers of `shaders/matmul/`: three GEMM kernels, the shape-adaptive plan that picks one
 //! (from the adapter's tuned preference, see [`super::tuning`]), and split-K.
 
-use super::elementwise::Span;
+use super::elementwise::{self, Span};
 use super::{launch, reduce, shader, tuning, Cost, Kernel, Source, R, W};
+use crate::cpu::elementwise::Unary;
 use crate::cpu::gemm::GemmShape;
 use crate::device::Gpu;
 use crate::error::{Error, Result};
@@ -10,13 +11,14 @@ use bytemuck::{Pod, Zeroable};
 use serde::{Deserialize, Serialize};
 
 const COMMON: Source = shader!("matmul/gemm_common.wgsl");
+const UNARY_OPS: Source = shader!("elementwise/unary_ops.wgsl");
 const SCALAR: Source = shader!("matmul/gemm_scalar.wgsl");
 const STORAGE: &[crate::device::Access] = &[R, R, R, W];
 
 /// Register-tiled GEMM without shared memory (any shape).
 pub const GEMM_TILE: Kernel = Kernel {
     source: shader!("matmul/gemm_tile.wgsl"),
-    includes: &[COMMON, SCALAR],
+    includes: &[UNARY_OPS, COMMON, SCALAR],
     entry: "main",
     storage: STORAGE,
     variants: &TILE_VARIANTS,
@@ -24,7 +26,7 @@ pub const GEMM_TILE: Kernel = Kernel {
 /// Shared-memory tiled GEMM (GPUs with cheap barriers).
 pub const GEMM_SHARED: Kernel = Kernel {
     source: shader!("matmul/gemm_shared.wgsl"),
-    includes: &[COMMON, SCALAR],
+    includes: &[UNARY_OPS, COMMON, SCALAR],
     entry: "main",
     storage: STORAGE,
     variants: &SHARED_VARIANTS,
@@ -32,11 +34,15 @@ pub const GEMM_SHARED: Kernel = Kernel {
 /// Subgroup-cooperative vec4 GEMM (CPU-like adapters with 8-wide subgroups).
 pub const GEMM_SG8: Kernel = Kernel {
     source: shader!("matmul/gemm_sg8.wgsl"),
-    includes: &[COMMON],
+    includes: &[UNARY_OPS, COMMON],
     entry: "main",
     storage: STORAGE,
     variants: &SG8_VARIANTS,
 };
+
+/// The `OP` define of a product without a fused activation (the identity branch of
+/// `unary_f`).
+pub const NO_ACT: u32 = u32::MAX;
 
 /// Every kernel of the family.
 pub const KERNELS: &[Kernel] = &[GEMM_TILE, GEMM_SHARED, GEMM_SG8];
@@ -45,20 +51,40 @@ macro_rules! variants {
     ($($x:expr),* $(,)?) => { [$(&$x),*] };
 }
 const TILE_VARIANTS: [&[(&str, u32)]; 4] = variants![
-    [("TM", 4), ("TN", 4), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1)],
-    [("TM", 4), ("TN", 4), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 0)],
-    [("TM", 8), ("TN", 8), ("TRANS_A", 0), ("TRANS_B", 1), ("HAS_BIAS", 0)],
-    [("TM", 1), ("TN", 1), ("TRANS_A", 1), ("TRANS_B", 0), ("HAS_BIAS", 1)],
+    [("TM", 4), ("TN", 4), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1), ("OP", NO_ACT)],
+    [("TM", 4), ("TN", 4), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 0), ("OP", NO_ACT)],
+    [("TM", 8), ("TN", 8), ("TRANS_A", 0), ("TRANS_B", 1), ("HAS_BIAS", 0), ("OP", NO_ACT)],
+    [("TM", 1), ("TN", 1), ("TRANS_A", 1), ("TRANS_B", 0), ("HAS_BIAS", 1), ("OP", 13)],
 ];
 const SHARED_VARIANTS: [&[(&str, u32)]; 2] = variants![
-    [("TM", 4), ("TN", 4), ("WGX", 16), ("WGY", 16), ("BK", 16), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1)],
-    [("TM", 2), ("TN", 4), ("WGX", 8), ("WGY", 8), ("BK", 8), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 0)],
+    [
+        ("TM", 4),
+        ("TN", 4),
+        ("WGX", 16),
+        ("WGY", 16),
+        ("BK", 16),
+        ("TRANS_A", 0),
+        ("TRANS_B", 0),
+        ("HAS_BIAS", 1),
+        ("OP", NO_ACT)
+    ],
+    [
+        ("TM", 2),
+        ("TN", 4),
+        ("WGX", 8),
+        ("WGY", 8),
+        ("BK", 8),
+        ("TRANS_A", 1),
+        ("TRANS_B", 1),
+        ("HAS_BIAS", 0),
+        ("OP", 11)
+    ],
 ];
 const SG8_VARIANTS: [&[(&str, u32)]; 4] = variants![
-    [("TM", 32), ("TN4", 2), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1)],
-    [("TM", 32), ("TN4", 2), ("TRANS_A", 1), ("TRANS_B", 0), ("HAS_BIAS", 0)],
-    [("TM", 16), ("TN4", 1), ("TRANS_A", 0), ("TRANS_B", 1), ("HAS_BIAS", 0)],
-    [("TM", 8), ("TN4", 1), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 1)],
+    [("TM", 32), ("TN4", 2), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1), ("OP", NO_ACT)],
+    [("TM", 32), ("TN4", 2), ("TRANS_A", 1), ("TRANS_B", 0), ("HAS_BIAS", 0), ("OP", NO_ACT)],
+    [("TM", 16), ("TN4", 1), ("TRANS_A", 0), ("TRANS_B", 1), ("HAS_BIAS", 0), ("OP", NO_ACT)],
+    [("TM", 8), ("TN4", 1), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 1), ("OP", 12)],
 ];
 
 /// A GEMM kernel with its tile parameters.
@@ -171,9 +197,14 @@ impl GemmConfig {
         &self,
         s: &GemmShape,
         bias: bool,
+        op: u32,
     ) -> (&'static Kernel, Vec<(&'static str, u32)>, Vec<(&'static str, f64)>) {
-        let flags =
-            [("TRANS_A", u32::from(s.trans_a)), ("TRANS_B", u32::from(s.trans_b)), ("HAS_BIAS", u32::from(bias))];
+        let flags = [
+            ("TRANS_A", u32::from(s.trans_a)),
+            ("TRANS_B", u32::from(s.trans_b)),
+            ("HAS_BIAS", u32::from(bias)),
+            ("OP", op),
+        ];
         match *self {
             GemmConfig::Tile { tm, tn, wgx, wgy } => {
                 let mut d = vec![("TM", tm), ("TN", tn)];
@@ -237,8 +268,32 @@ pub fn gemm_with(
     bias: Option<Span>,
     c: Span,
 ) -> Result<()> {
+    gemm_act_with(gpu, cfg, splits, s, a, b, bias, None, c)
+}
+
+/// As [`gemm_with`], followed by the activation `act` (a parameterless [`Unary`]): fused into
+/// the kernel's store when there is one split, a separate elementwise pass after the split
+/// reduction otherwise.
+///
+/// # Errors
+/// As [`gemm_with`]; [`Error::InvalidArgument`] for a unary with parameters.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_act_with(
+    gpu: &Gpu,
+    cfg: GemmConfig,
+    splits: usize,
+    s: &GemmShape,
+    a: Span,
+    b: Span,
+    bias: Option<Span>,
+    act: Option<Unary>,
+    c: Span,
+) -> Result<()> {
     if s.batch == 0 || s.m == 0 || s.n == 0 {
         return Ok(());
+    }
+    if act.is_some_and(|u| u.params() != [0.0, 0.0]) {
+        return Err(Error::invalid("gemm", format!("cannot fuse {act:?}: only parameterless activations")));
     }
     if !cfg.supports(gpu, s, Offsets { a: a.off, b: b.off }) {
         return Err(Error::invalid("gemm", format!("{cfg} cannot run {s:?} at offsets a={} b={}", a.off, b.off)));
@@ -247,7 +302,8 @@ pub fn gemm_with(
     let g = cfg.k_granule();
     let k_split = if splits == 1 { s.k.max(1) } else { s.k.div_ceil(splits).div_ceil(g) * g };
     let splits = if s.k == 0 { 1 } else { s.k.div_ceil(k_split) };
-    let (kernel, defines, overrides) = cfg.kernel_and_defines(s, bias.is_some());
+    let fused = if splits == 1 { act.map_or(NO_ACT, Unary::code) } else { NO_ACT };
+    let (kernel, defines, overrides) = cfg.kernel_and_defines(s, bias.is_some(), fused);
     let (bm, bn) = cfg.block();
     let groups = [s.n.div_ceil(bn as usize) as u32, s.m.div_ceil(bm as usize) as u32, (s.batch * splits) as u32];
     let scratch = if splits > 1 { Some(gpu.alloc((splits * s.c_len() * 4) as u64)?) } else { None };
@@ -280,7 +336,14 @@ pub fn gemm_with(
         Cost { flops: s.flops(), bytes: (4 * (s.a_len() + s.b_len() + splits * s.c_len())) as f64 },
     )?;
     if splits > 1 {
-        reduce::sum_leading(gpu, splits, s.c_len(), out, c)?;
+        match act {
+            Some(u) => {
+                let sum = gpu.alloc((s.c_len() * 4) as u64)?;
+                reduce::sum_leading(gpu, splits, s.c_len(), out, Span { buf: &sum, off: 0 })?;
+                elementwise::unary(gpu, u, s.c_len(), Span { buf: &sum, off: 0 }, c)?;
+            }
+            None => reduce::sum_leading(gpu, splits, s.c_len(), out, c)?,
+        }
     }
     Ok(())
 }
@@ -325,11 +388,23 @@ fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize) -> f64 
     wgs.div_ceil(slots) as f64 * per_wg + reduce
 }
 
+/// Products with at most this many rows of C (acting on one observation, the heads of a
+/// batch-1 student) run [`ROW_VECTOR`]: tiled kernels pad them to 8–64 rows. Measured on
+/// lavapipe (`ksweep gemm --m 1 --n 512 --k 512`): 1.4–2.5 ms for row-vector tiles against
+/// 7–15 ms for the best subgroup tiles (timings include the submission).
+pub const ROW_VECTOR_ROWS: usize = 2;
+/// One row and 8 columns per invocation, 16 invocations along the columns.
+pub const ROW_VECTOR: GemmConfig = GemmConfig::Tile { tm: 1, tn: 8, wgx: 16, wgy: 1 };
+
 /// Chooses the kernel configuration and k-splits for one product. With the subgroup kernel
 /// preferred, it searches tile rows, column groups, workgroup size and split-K with
 /// [`sg8_cost`]; other preferences run as tuned, split when they leave the adapter idle.
+/// Row vectors (m ≤ [`ROW_VECTOR_ROWS`]) always run [`ROW_VECTOR`].
 /// Falls back to the general tile kernel when the preferred kernel cannot run the shape.
 pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
+    if s.m <= ROW_VECTOR_ROWS {
+        return (ROW_VECTOR, 1);
+    }
     let pref = tuning::get(gpu).gemm;
     let slots = parallel_slots(gpu);
     // The general kernel, shaped so narrow products do not idle most of each workgroup.
@@ -370,6 +445,23 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
 /// # Errors
 /// Kernel compilation or dispatch errors.
 pub fn gemm(gpu: &Gpu, s: &GemmShape, a: Span, b: Span, bias: Option<Span>, c: Span) -> Result<()> {
+    gemm_act(gpu, s, a, b, bias, None, c)
+}
+
+/// Records `c = act(alpha·op(a)·op(b) (+ bias))` with the planned kernel (see
+/// [`gemm_act_with`]).
+///
+/// # Errors
+/// As [`gemm_act_with`].
+pub fn gemm_act(
+    gpu: &Gpu,
+    s: &GemmShape,
+    a: Span,
+    b: Span,
+    bias: Option<Span>,
+    act: Option<Unary>,
+    c: Span,
+) -> Result<()> {
     let (cfg, splits) = plan(gpu, s, Offsets { a: a.off, b: b.off });
-    gemm_with(gpu, cfg, splits, s, a, b, bias, c)
+    gemm_act_with(gpu, cfg, splits, s, a, b, bias, act, c)
 }

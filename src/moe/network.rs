@@ -245,7 +245,15 @@ impl StudentNet {
     /// # Errors
     /// Shape errors.
     pub fn features(&self, tape: &Tape, obs: &Var) -> Result<Var> {
+        self.features_at(tape, obs, false)
+    }
+
+    /// [`StudentNet::features`] at every position, or (`last_only`) at the last one,
+    /// `[B, 1, H]`, with the backbone's head run on that position only.
+    fn features_at(&self, tape: &Tape, obs: &Var, last_only: bool) -> Result<Var> {
         let s = obs.shape();
+        let t = s.get(1).copied().unwrap_or(0);
+        let last = |x: Var| if last_only && t > 1 { tape.slice(&x, 1, t - 1, t) } else { Ok(x) };
         if s.len() != 3 || s[2] != self.cfg.obs_dim || s[1] > self.cfg.window {
             return Err(Error::shape(
                 "student",
@@ -254,11 +262,11 @@ impl StudentNet {
         }
         match (&self.tok, &self.gpt, &self.head) {
             (Some(tok), Some(gpt), Some((h1, h2))) => {
-                let x = gpt.forward(tape, &tok.forward(tape, obs)?)?;
-                let h = tape.unary(&h1.forward(tape, &x)?, Unary::Silu)?;
+                let x = last(gpt.forward(tape, &tok.forward(tape, obs)?)?)?;
+                let h = h1.forward_act(tape, &x, Unary::Silu)?;
                 h2.forward(tape, &h)
             }
-            _ => Ok(obs.clone()),
+            _ => last(obs.clone()),
         }
     }
 
@@ -269,10 +277,9 @@ impl StudentNet {
     /// # Errors
     /// Shape errors.
     pub fn forward_act(&self, tape: &Tape, obs: &Var) -> Result<(Var, Option<Var>)> {
-        let (b, t) = (obs.shape()[0], obs.shape()[1]);
         let (z, d) = (self.cfg.experts, self.cfg.act_dim);
-        let f = self.features(tape, obs)?;
-        let f = if t > 1 { tape.slice(&f, 1, t - 1, t)? } else { f };
+        let f = self.features_at(tape, obs, true)?;
+        let b = obs.shape()[0];
         let mean = tape.reshape(&self.mean.forward(tape, &f)?, &[b, z, d])?;
         let log_gates = match &self.gating {
             Some(g) => Some(tape.reshape(&tape.softmax(&g.forward(tape, &f)?, Softmax::LogSoftmax)?, &[b, z])?),

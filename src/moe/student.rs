@@ -9,7 +9,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::io::{self, Checkpoint, Meta, Normalization};
 use crate::nn::{ParamBuilder, ParamStore};
-use crate::tensor::Tensor;
+use crate::tensor::{ops, Tensor};
 use std::path::Path;
 
 /// The checkpoint kind of a student.
@@ -185,7 +185,7 @@ impl Student {
     pub fn mixtures(&self, obs: &[f64], t: usize) -> Result<Mixtures> {
         let (z, d) = (self.net.cfg.experts, self.net.cfg.act_dim);
         let (n, x) = self.obs_tensor(obs, t)?;
-        let tape = Tape::new(&self.store, false, 0);
+        let tape = Tape::inference(&self.store);
         let out = self.net.forward(&tape, &tape.constant(x))?;
         let (mean, chol) = (out.mean.value().to_vec64()?, out.chol.value().to_vec64()?);
         let log_g = match &out.log_gates {
@@ -218,6 +218,28 @@ impl Student {
         Ok(m)
     }
 
+    /// The device half of [`Student::act`]: for normalised windows `x: [n, t, obs_dim]`, one
+    /// row per window of the experts' means at the last position (normalised, `Z·d` values)
+    /// followed, with a learned gating, by the `Z` log gates — one tensor, so acting reads
+    /// the device once (every read is a submission and a wait).
+    ///
+    /// # Shapes
+    /// `[n, t, obs_dim]` → `[n, Z·d]` or `[n, Z·d + Z]`.
+    ///
+    /// # Errors
+    /// Shape and device errors.
+    pub fn act_rows(&self, x: &Tensor) -> Result<Tensor> {
+        let (z, d) = (self.net.cfg.experts, self.net.cfg.act_dim);
+        let n = x.shape()[0];
+        let tape = Tape::inference(&self.store);
+        let (mean, log_g) = self.net.forward_act(&tape, &tape.constant(x.clone()))?;
+        let mean = mean.value().reshape(&[n, z * d])?;
+        match log_g {
+            Some(g) => ops::concat(&[&mean, g.value()], 1),
+            None => Ok(mean),
+        }
+    }
+
     /// The action for each observation window (spec §3.4): sample an expert from the gating
     /// (or take the most probable with `greedy`) and return its mean, raw units `[n, d]`.
     ///
@@ -226,22 +248,18 @@ impl Student {
     pub fn act(&self, obs: &[f64], t: usize, greedy: bool, rng: &mut HostRng) -> Result<Vec<f64>> {
         let (z, d) = (self.net.cfg.experts, self.net.cfg.act_dim);
         let (n, x) = self.obs_tensor(obs, t)?;
-        let tape = Tape::new(&self.store, false, 0);
-        let (mean, log_g) = self.net.forward_act(&tape, &tape.constant(x))?;
-        let mean = mean.value().to_vec64()?;
-        let log_g = match log_g {
-            Some(g) => Some(g.value().to_vec64()?),
-            None => None,
-        };
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let rows = self.act_rows(&x)?.to_vec64()?;
+        let width = rows.len() / n;
         let mut out = Vec::with_capacity(n * d);
-        for i in 0..n {
-            let w: Vec<f64> = match &log_g {
-                Some(g) => g[i * z..][..z].iter().map(|v| v.exp()).collect(),
-                None => vec![1.0 / z as f64; z],
-            };
+        for row in rows.chunks(width) {
+            let w: Vec<f64> =
+                if width > z * d { row[z * d..].iter().map(|v| v.exp()).collect() } else { vec![1.0 / z as f64; z] };
             let k =
                 if greedy { (0..z).max_by(|&a, &b| w[a].total_cmp(&w[b])).unwrap_or(0) } else { rng.categorical(&w) };
-            let mu = &mean[(i * z + k) * d..][..d];
+            let mu = &row[k * d..][..d];
             out.extend(mu.iter().enumerate().map(|(j, v)| v * self.norm.action_std[j] + self.norm.action_mean[j]));
         }
         Ok(out)

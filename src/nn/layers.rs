@@ -69,6 +69,16 @@ impl Linear {
         let b = self.b.map(|b| tape.param(b));
         tape.linear(x, &tape.param(self.w), b.as_ref())
     }
+
+    /// `act(layer(x))`, fused into one product when nothing is differentiated
+    /// ([`Tape::linear_act`]).
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn forward_act(&self, tape: &Tape, x: &Var, act: Unary) -> Result<Var> {
+        let b = self.b.map(|b| tape.param(b));
+        tape.linear_act(x, &tape.param(self.w), b.as_ref(), act)
+    }
 }
 
 /// Affine LayerNorm over the last dim (γ = 1, β = 0 at init).
@@ -140,10 +150,7 @@ impl Mlp {
     pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
         let mut h = x.clone();
         for (i, l) in self.layers.iter().enumerate() {
-            h = l.forward(tape, &h)?;
-            if i + 1 < self.layers.len() {
-                h = tape.unary(&h, self.act)?;
-            }
+            h = if i + 1 < self.layers.len() { l.forward_act(tape, &h, self.act)? } else { l.forward(tape, &h)? };
         }
         Ok(h)
     }
@@ -198,8 +205,7 @@ impl ResidualMlp {
         let mut h = self.input.forward(tape, x)?;
         for (l1, l2) in &self.blocks {
             let a = tape.unary(&h, self.act)?;
-            let a = l1.forward(tape, &a)?;
-            let a = tape.unary(&a, self.act)?;
+            let a = l1.forward_act(tape, &a, self.act)?;
             let a = l2.forward(tape, &a)?;
             h = tape.add(&h, &a)?;
         }

@@ -117,8 +117,7 @@ impl Block {
         let h = self.ln1.forward(tape, x)?;
         let x = tape.add(x, &self.attn.forward(tape, &h)?)?;
         let h = self.ln2.forward(tape, &x)?;
-        let h = self.up.forward(tape, &h)?;
-        let h = tape.unary(&h, Unary::Gelu)?;
+        let h = self.up.forward_act(tape, &h, Unary::Gelu)?;
         let h = self.down.forward(tape, &h)?;
         let h = tape.dropout(&h, self.resid_dropout)?;
         tape.add(&x, &h)

@@ -1,7 +1,8 @@
-//! Matrix products: batched `matmul` with transpose flags, `linear` (x·W + b), and their
-//! gradients.
+//! Matrix products: batched `matmul` with transpose flags, `linear` (x·W + b), `linear_act`
+//! (an activation fused into the product), and their gradients.
 
-use super::{span, sum_leading};
+use super::{span, sum_leading, unary};
+use crate::cpu::elementwise::Unary;
 use crate::cpu::gemm::{self as cpu, GemmShape};
 use crate::device::Device;
 use crate::error::{Error, Result};
@@ -18,6 +19,19 @@ fn gemm_cpu<T: Elem>(s: &GemmShape, a: &Tensor, b: &Tensor, bias: Option<&Tensor
 
 /// Runs one GEMM on the tensors' device; the output gets `shape`.
 pub(crate) fn gemm(s: &GemmShape, a: &Tensor, b: &Tensor, bias: Option<&Tensor>, shape: &[usize]) -> Result<Tensor> {
+    gemm_act(s, a, b, bias, None, shape)
+}
+
+/// [`gemm`] followed by `act`: fused into the product's store on the GPU; on the CPU the
+/// product, then [`unary`].
+fn gemm_act(
+    s: &GemmShape,
+    a: &Tensor,
+    b: &Tensor,
+    bias: Option<&Tensor>,
+    act: Option<Unary>,
+    shape: &[usize],
+) -> Result<Tensor> {
     if a.numel() < s.a_len() || b.numel() < s.b_len() || bias.is_some_and(|x| x.numel() != s.n) {
         return Err(Error::shape(
             "gemm",
@@ -29,10 +43,16 @@ pub(crate) fn gemm(s: &GemmShape, a: &Tensor, b: &Tensor, bias: Option<&Tensor>,
     match same_device("matmul", &ts)? {
         Device::Gpu(g) => {
             let c = Tensor::uninit(&g, shape)?;
-            k::gemm(&g, s, span(a), span(b), bias.map(span), span(&c))?;
+            k::gemm_act(&g, s, span(a), span(b), bias.map(span), act, span(&c))?;
             Ok(c)
         }
-        d => by_precision!(d, gemm_cpu(s, a, b, bias, shape)),
+        d => {
+            let c = by_precision!(d, gemm_cpu(s, a, b, bias, shape))?;
+            match act {
+                Some(u) => unary(&c, u),
+                None => Ok(c),
+            }
+        }
     }
 }
 
@@ -221,6 +241,31 @@ pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let mut out = x.shape().to_vec();
     *out.last_mut().expect("rank ≥ 1") = fan_out;
     gemm(&GemmShape::new(rows, fan_out, fan_in), x, w, bias, &out)
+}
+
+/// `act(x·w + b)`: [`linear`] and a parameterless activation in one pass — on the GPU the
+/// activation is applied in the product's store (one dispatch instead of two); on the CPU
+/// device it is [`linear`] followed by [`unary`]. No gradient (acting, sampling): the tape
+/// keeps the two ops apart when it records backward.
+///
+/// # Shapes
+/// `x [.., in]`, `w [in, out]`, `b [out]` → `[.., out]`.
+///
+/// # Errors
+/// [`Error::Shape`] on mismatched dims; [`Error::InvalidArgument`] for an activation with
+/// parameters (scale, shift, clamp); device errors.
+pub fn linear_act(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, act: Unary) -> Result<Tensor> {
+    if w.rank() != 2 || x.rank() == 0 || x.last_dim() != w.shape()[0] {
+        return Err(Error::shape("linear_act", format!("x {:?} · w {:?}", x.shape(), w.shape())));
+    }
+    if act.params() != [0.0, 0.0] {
+        return Err(Error::invalid("linear_act", format!("{act:?} has parameters; only activations fuse")));
+    }
+    let (fan_in, fan_out) = (w.shape()[0], w.shape()[1]);
+    let rows = x.numel() / fan_in.max(1);
+    let mut out = x.shape().to_vec();
+    *out.last_mut().expect("rank ≥ 1") = fan_out;
+    gemm_act(&GemmShape::new(rows, fan_out, fan_in), x, w, bias, Some(act), &out)
 }
 
 /// Gradients of [`linear`]: `(dx, dw, dbias)` with `dx = dy·wᵀ`, `dw = xᵀ·dy`,

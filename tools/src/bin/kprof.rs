@@ -1,4 +1,4 @@
-//! `kprof`: profiles one training step of a model — per-kernel calls, time, share of the step,
+//! `kprof`: profiles one training step or one batched action of a model — per-kernel calls, time, share of the step,
 //! GFLOP/s and GB/s (GPU timestamp queries; wall-clock per op on the CPU device), the step's
 //! median wall time and peak memory, and an optional Chrome trace (open in Perfetto).
 
@@ -8,10 +8,10 @@ use std::collections::HashMap;
 use std::time::Instant;
 use vdd::device::KernelTiming;
 use vdd::profile;
-use vdd::workloads::{Step, StudentStep, TeacherStep, TransformerStep};
+use vdd::workloads::{Step, StudentAct, StudentStep, TeacherAct, TeacherStep, TransformerStep};
 use vdd::Device;
 
-/// Profile a training step (forward + backward + Adam).
+/// Profile a training step (forward + backward + Adam) or one batched action.
 #[derive(Parser)]
 #[command(version)]
 struct Cli {
@@ -55,6 +55,23 @@ enum Workload {
     TeacherStep {
         /// Windows per batch.
         #[arg(long, default_value_t = 1024)]
+        batch: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// One batched action of the Avoiding-size student (the device half of `Student::act`:
+    /// backbone, heads at the last position, one output tensor).
+    StudentAct {
+        /// Observation windows per call.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// One batched action of the Avoiding-size teacher (8 Euler-ancestral steps).
+    TeacherAct {
+        /// Observation windows per call.
+        #[arg(long, default_value_t = 1)]
         batch: usize,
         #[command(flatten)]
         common: Common,
@@ -133,17 +150,23 @@ fn trace(path: &str, timings: &[KernelTiming]) -> Result<()> {
     std::fs::write(path, serde_json::to_string(&doc)?).with_context(|| format!("writing {path}"))
 }
 
+/// Reads a step's output (the loss, or the whole action tensor, as acting would) and
+/// returns its first value.
+fn first(t: &vdd::Tensor) -> Result<f64> {
+    Ok(t.to_vec()?.first().copied().map_or(f64::NAN, f64::from))
+}
+
 fn run(name: &str, mut w: Box<dyn Step>, c: &Common) -> Result<()> {
     let dev = w.device();
     eprintln!("{name} on {} ({} parameters)", dev.describe(), w.params());
     for _ in 0..c.warmup {
-        w.step()?.item()?;
+        first(&w.step()?)?;
     }
     let mut times = Vec::new();
     let mut loss = 0.0;
     for _ in 0..c.steps.max(1) {
         let start = Instant::now();
-        loss = w.step()?.item()?;
+        loss = first(&w.step()?)?;
         times.push(start.elapsed().as_secs_f64() * 1e3);
     }
     let mut sorted = times.clone();
@@ -160,7 +183,7 @@ fn run(name: &str, mut w: Box<dyn Step>, c: &Common) -> Result<()> {
         _ => {
             profile::reset_cpu_peak();
             profile::start_cpu_profiling();
-            w.step()?.item()?;
+            first(&w.step()?)?;
             profile::stop_cpu_profiling()
         }
     };
@@ -201,7 +224,7 @@ fn run(name: &str, mut w: Box<dyn Step>, c: &Common) -> Result<()> {
         );
     }
     println!(
-        "step: {step_ms:.1} ms median of {} (loss {loss:.4}); profiled step: {} dispatches, {kernel_ms:.1} ms in kernels; peak memory {:.1} MiB",
+        "step: {step_ms:.1} ms median of {} (first output {loss:.4}); profiled step: {} dispatches, {kernel_ms:.1} ms in kernels; peak memory {:.1} MiB",
         times.len(),
         timings.len(),
         peak_bytes as f64 / (1 << 20) as f64
@@ -234,6 +257,14 @@ fn main() -> Result<()> {
         Workload::TeacherStep { batch, common } => {
             let dev = Device::from_name(&common.device)?;
             run("teacher-step", Box::new(TeacherStep::new(&dev, batch)?), &common)
+        }
+        Workload::StudentAct { batch, common } => {
+            let dev = Device::from_name(&common.device)?;
+            run("student-act", Box::new(StudentAct::new(&dev, batch)?), &common)
+        }
+        Workload::TeacherAct { batch, common } => {
+            let dev = Device::from_name(&common.device)?;
+            run("teacher-act", Box::new(TeacherAct::new(&dev, batch)?), &common)
         }
     }
 }

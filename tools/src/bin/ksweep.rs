@@ -61,6 +61,12 @@ fn candidates() -> Vec<GemmConfig> {
     for (tm, tn) in [(4, 4), (4, 8), (8, 8), (16, 16)] {
         v.push(GemmConfig::Tile { tm, tn, wgx: 8, wgy: 8 });
     }
+    // Row-vector shapes (acting at batch 1): one row per invocation, lanes along columns.
+    for (tm, tn, wgx) in
+        [(1, 1, 64), (1, 4, 32), (1, 8, 32), (1, 8, 16), (2, 8, 32), (4, 8, 32), (5, 8, 32), (8, 8, 32)]
+    {
+        v.push(GemmConfig::Tile { tm, tn, wgx, wgy: 1 });
+    }
     for (tm, tn, wgx, wgy, bk) in [(4, 4, 16, 16, 16), (4, 4, 8, 8, 16), (8, 8, 8, 8, 8), (8, 4, 16, 8, 16)] {
         v.push(GemmConfig::Shared { tm, tn, wgx, wgy, bk });
     }
