@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use vdd::cpu::gemm::{gemm_naive, GemmShape};
 use vdd::device::Gpu;
-use vdd::kernels::matmul::{plan, GemmConfig, Offsets, ROW_VECTOR};
+use vdd::kernels::matmul::{few_rows, plan, GemmConfig, Offsets};
 use vdd::tensor::ops;
 use vdd::{Device, Tensor};
 
@@ -24,7 +24,8 @@ const SHAPES: &[(usize, usize, usize)] = &[
 const CONFIGS: &[GemmConfig] = &[
     GemmConfig::Tile { tm: 4, tn: 4, wgx: 8, wgy: 8 },
     GemmConfig::Tile { tm: 1, tn: 1, wgx: 16, wgy: 4 },
-    ROW_VECTOR,
+    GemmConfig::Tile { tm: 1, tn: 8, wgx: 16, wgy: 1 },
+    GemmConfig::Tile { tm: 5, tn: 8, wgx: 32, wgy: 1 },
     GemmConfig::Shared { tm: 4, tn: 4, wgx: 16, wgy: 16, bk: 16 },
     GemmConfig::Shared { tm: 2, tn: 4, wgx: 8, wgy: 8, bk: 8 },
     GemmConfig::Sg8 { tm: 32, tn4: 2, wg: 64 },
@@ -164,9 +165,15 @@ fn planned_gemm_covers_transformer_shapes() {
         (1, 512, 512, false, false),
         (2, 16, 512, false, false),
         (1, 3, 17, true, true),
+        (5, 288, 72, false, false),
+        (8, 33, 17, true, false),
+        (3, 72, 5, false, true),
     ] {
         let c = case(&mut rng, (m, n, k), 1, ta, tb, !ta, false);
         let (cfg, splits) = plan(gpu, &c.s, Offsets::default());
+        if m <= 8 {
+            assert_eq!((cfg, splits), (few_rows(m), 1), "{m} rows run the few-rows tiles");
+        }
         let got = run(&g.dev, cfg, splits, &c).expect("planned config supports its shape");
         assert_close(&format!("planned {cfg} x{splits} {m}x{n}x{k}"), &got, &reference(&c), tol(k), 1e-5);
     }
@@ -208,9 +215,9 @@ fn linear_act_fuses_the_activation_and_matches_the_cpu_device() {
     let mut rng = Rng::new(26);
     // Row vectors, sg8 tiles, the general kernel, and a split-K product (the activation then
     // runs after the reduction).
-    let split = GemmShape::new(8, 8, 4096);
+    let split = GemmShape::new(16, 8, 4096);
     assert!(plan(gpu, &split, Offsets::default()).1 > 1, "the split-K case must plan splits");
-    for &(rows, fan_in, fan_out) in &[(1, 17, 33), (3, 72, 288), (5, 100, 512), (127, 33, 17), (8, 4096, 8)] {
+    for &(rows, fan_in, fan_out) in &[(1, 17, 33), (3, 72, 288), (5, 100, 512), (127, 33, 17), (16, 4096, 8)] {
         let (x, w, b) =
             (rng.vec(rows * fan_in, -1.0, 1.0), rng.vec(fan_in * fan_out, -0.3, 0.3), rng.vec(fan_out, -1.0, 1.0));
         let on = |dev: &Device| {

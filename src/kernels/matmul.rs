@@ -388,22 +388,28 @@ fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize) -> f64 
     wgs.div_ceil(slots) as f64 * per_wg + reduce
 }
 
-/// Products with at most this many rows of C (acting on one observation, the heads of a
-/// batch-1 student) run [`ROW_VECTOR`]: tiled kernels pad them to 8–64 rows. Measured on
-/// lavapipe (`ksweep gemm --m 1 --n 512 --k 512`): 1.4–2.5 ms for row-vector tiles against
-/// 7–15 ms for the best subgroup tiles (timings include the submission).
-pub const ROW_VECTOR_ROWS: usize = 2;
-/// One row and 8 columns per invocation, 16 invocations along the columns.
-pub const ROW_VECTOR: GemmConfig = GemmConfig::Tile { tm: 1, tn: 8, wgx: 16, wgy: 1 };
+/// Products with at most this many rows of C per batch entry (acting on a few observation
+/// windows: the backbone on 5 tokens, the heads on one row) run [`few_rows`]: the tiled
+/// kernels pad them to 32–64 rows. Measured on lavapipe (`ksweep gemm`, times including the
+/// submission): 1×512×512 1.1 ms against 5.6–6.1 ms for the best subgroup tiles, 5×288×72
+/// 0.31 against 0.61 ms.
+pub const FEW_ROWS: usize = 8;
+
+/// The general kernel shaped for `m ≤ FEW_ROWS` rows: all rows in one invocation, 8 columns
+/// per invocation, one row of 32 invocations per workgroup (16 for a single row).
+pub fn few_rows(m: usize) -> GemmConfig {
+    let m = m.clamp(1, FEW_ROWS) as u32;
+    GemmConfig::Tile { tm: m, tn: 8, wgx: if m == 1 { 16 } else { 32 }, wgy: 1 }
+}
 
 /// Chooses the kernel configuration and k-splits for one product. With the subgroup kernel
 /// preferred, it searches tile rows, column groups, workgroup size and split-K with
 /// [`sg8_cost`]; other preferences run as tuned, split when they leave the adapter idle.
-/// Row vectors (m ≤ [`ROW_VECTOR_ROWS`]) always run [`ROW_VECTOR`].
+/// Products of at most [`FEW_ROWS`] rows always run [`few_rows`].
 /// Falls back to the general tile kernel when the preferred kernel cannot run the shape.
 pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
-    if s.m <= ROW_VECTOR_ROWS {
-        return (ROW_VECTOR, 1);
+    if s.m <= FEW_ROWS {
+        return (few_rows(s.m), 1);
     }
     let pref = tuning::get(gpu).gemm;
     let slots = parallel_slots(gpu);

@@ -230,7 +230,17 @@ pub enum DemoStyle {
     /// before a corner depends on the lane after it): each row's choice is made at its corner,
     /// and the intent shows in position and heading within a few steps of each decision.
     Lanes,
+    /// Rectilinear: move sideways to the lane, pass each obstacle row straight up, and change
+    /// lanes by moving sideways midway between rows (y = −0.01 and 0.17). Every choice is then
+    /// a decision *at a visible state* — which way to turn at a corner, whether to stop at a
+    /// lane or carry on to the next — instead of a heading that has to be read from a few
+    /// noisy steps (with `Lanes`, far lane changes are shallow diagonals that look like the
+    /// near ones for several steps).
+    Grid,
 }
+
+/// Heights of the sideways lane changes of [`DemoStyle::Grid`] (midway between obstacle rows).
+const GRID_CHANGE_Y: [f64; 2] = [-0.01, 0.17];
 
 /// One scripted demonstration of `path` (None if its lagged path collides, misses the intended
 /// path code, or does not finish).
@@ -251,12 +261,16 @@ pub fn scripted_demo(path: usize, alpha: f64, noise: f64, style: DemoStyle, rng:
         DemoStyle::Lanes => {
             vec![START, [x[0], -0.15], [x[0], -0.05], [x[1], 0.03], [x[1], 0.13], [x[2], 0.21], [x[2], 0.31], end]
         }
+        DemoStyle::Grid => {
+            let [y1, y2] = GRID_CHANGE_Y;
+            vec![START, [x[0], START[1]], [x[0], y1], [x[1], y1], [x[1], y2], [x[2], y2], [x[2], 0.31], end]
+        }
     };
     // Dense polyline, then equal arc-length resampling at the demo's speed.
     let segs = ctrl.len() - 1;
     let along = |t: f64| match style {
         DemoStyle::Spline => catmull_rom(&ctrl, t),
-        DemoStyle::Lanes => {
+        DemoStyle::Lanes | DemoStyle::Grid => {
             let i = (t.floor() as usize).min(segs - 1);
             let u = t - i as f64;
             [ctrl[i][0] + u * (ctrl[i + 1][0] - ctrl[i][0]), ctrl[i][1] + u * (ctrl[i + 1][1] - ctrl[i][1])]
