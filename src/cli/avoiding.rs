@@ -14,15 +14,12 @@ use vdd::tasks::demos::{DemoData, Demos};
 use vdd::vdd::{self as v, ScoreSource, TrainReport, VddConfig};
 use vdd::Device;
 
-/// Demonstrations per path when none are given.
-pub const DEFAULT_PER_PATH: usize = 4;
-
 /// Reads `path`, or generates the default scripted set (seeded) when None.
 pub fn demos(path: Option<&Path>, seed: u64) -> Result<Demos> {
     match path {
         Some(p) => Demos::load(p).with_context(|| format!("reading demonstrations {}", p.display())),
         None => Ok(Demos::scripted(
-            DEFAULT_PER_PATH,
+            av::DEFAULT_DEMOS_PER_PATH,
             av::DEFAULT_ALPHA,
             av::DEFAULT_DEMO_NOISE,
             av::DEFAULT_DEMO_STYLE,

@@ -2,7 +2,9 @@
 
 use anyhow::{bail, Result};
 use std::path::PathBuf;
-use vdd::tasks::avoiding::{DemoStyle, DEFAULT_ALPHA, DEFAULT_DEMO_NOISE, DEFAULT_DEMO_STYLE, NAME};
+use vdd::tasks::avoiding::{
+    DemoStyle, DEFAULT_ALPHA, DEFAULT_DEMOS_PER_PATH, DEFAULT_DEMO_NOISE, DEFAULT_DEMO_STYLE, NAME,
+};
 use vdd::tasks::demos::Demos;
 
 /// Arguments of `vdd demos`.
@@ -12,7 +14,7 @@ pub struct Args {
     #[arg(long, default_value = "avoiding")]
     pub task: String,
     /// Demonstrations per path (24 paths).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = DEFAULT_DEMOS_PER_PATH)]
     pub per_path: usize,
     /// Tracking lag α of the kinematic re-simulation.
     #[arg(long, default_value_t = DEFAULT_ALPHA)]

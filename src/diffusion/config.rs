@@ -133,14 +133,17 @@ impl TeacherConfig {
                     layers: 4,
                     heads: 4,
                     max_tokens: 5,
-                    attn_dropout: 0.05,
-                    resid_dropout: 0.05,
+                    // No dropout and lr 1e-3: measured on the lanes demonstrations (6000
+                    // steps, 96 rollouts) success 0.885 against 0.833 with dropout 0.05 and
+                    // lr 3e-4, path entropy unchanged (0.60).
+                    attn_dropout: 0.0,
+                    resid_dropout: 0.0,
                     embd_dropout: 0.0,
                 };
                 c.net = DenoiserConfig::Gpt { gpt };
                 c.steps = 6000;
                 c.batch = 256;
-                c.lr = 3e-4;
+                c.lr = 1e-3;
                 c.sigma_min = 0.1;
                 c.sigma_max = 1.0;
                 c.sample_steps = 8;
