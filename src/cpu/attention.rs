@@ -87,12 +87,37 @@ fn dot<T: Real>(a: &[T], b: &[T]) -> T {
     a.iter().zip(b).map(|(&x, &y)| x * y).sum()
 }
 
+/// Sequences per thread for `batch` sequences of `work` multiply-adds each: one thread below
+/// ~2¹⁶ multiply-adds in all, else an even split over the cores. Every sequence is computed
+/// whole by one thread, so results do not depend on the split.
+fn per_thread(s: &AttentionShape) -> usize {
+    let work = s.batch * s.heads * s.tokens * s.tokens * s.head_dim;
+    let threads = if work < 1 << 16 { 1 } else { super::threads() };
+    s.batch.div_ceil(threads).max(1)
+}
+
 /// `o_i = Σ_{j≤i} drop(softmax_j(scale·q_i·k_j))·v_j` per (batch, head); writes `lse`.
+/// Sequences are split over the cores.
 pub fn attention<T: Real>(s: &AttentionShape, q: &[T], k: &[T], v: &[T], o: &mut [T], lse: &mut [T]) {
+    let nb = per_thread(s);
+    let (ow, lw) = (s.tokens * s.width(), s.heads * s.tokens);
+    if nb >= s.batch {
+        return attention_part(s, 0, q, k, v, o, lse);
+    }
+    std::thread::scope(|sc| {
+        for (i, (op, lp)) in o.chunks_mut(nb * ow).zip(lse.chunks_mut(nb * lw)).enumerate() {
+            sc.spawn(move || attention_part(s, i * nb, q, k, v, op, lp));
+        }
+    });
+}
+
+/// [`attention`] of the sequences from `b0` on whose outputs `o`, `lse` hold.
+fn attention_part<T: Real>(s: &AttentionShape, b0: usize, q: &[T], k: &[T], v: &[T], o: &mut [T], lse: &mut [T]) {
     let (t, d) = (s.tokens, s.head_dim);
     let scale = T::of(f64::from(s.scale));
+    let (ow, lw) = (t * s.width(), s.heads * t);
     let mut scores = vec![T::zero(); t];
-    for b in 0..s.batch {
+    for b in b0..b0 + o.len() / ow {
         for h in 0..s.heads {
             for i in 0..t {
                 let qi = &q[s.at(b, i, h)..][..d];
@@ -101,13 +126,17 @@ pub fn attention<T: Real>(s: &AttentionShape, q: &[T], k: &[T], v: &[T], o: &mut
                     *sc = scale * dot(qi, &k[s.at(b, j, h)..][..d]);
                     m = m.max(*sc);
                 }
-                let l: T = scores[..=i].iter().map(|&x| (x - m).exp()).sum();
-                let ls = m + l.ln();
-                lse[(b * s.heads + h) * t + i] = ls;
-                let oi = &mut o[s.at(b, i, h)..][..d];
+                let mut l = T::zero();
+                for sc in scores[..=i].iter_mut() {
+                    *sc = (*sc - m).exp();
+                    l += *sc;
+                }
+                lse[(b - b0) * lw + h * t + i] = m + l.ln();
+                let inv = l.recip();
+                let oi = &mut o[s.at(b, i, h) - b0 * ow..][..d];
                 oi.iter_mut().for_each(|x| *x = T::zero());
-                for (j, &sc) in scores.iter().enumerate().take(i + 1) {
-                    let p = (sc - ls).exp() * T::of(f64::from(s.dropout_mult(b, h, i, j)));
+                for (j, &e) in scores.iter().enumerate().take(i + 1) {
+                    let p = e * inv * T::of(f64::from(s.dropout_mult(b, h, i, j)));
                     oi.iter_mut().zip(&v[s.at(b, j, h)..][..d]).for_each(|(x, &vv)| *x += p * vv);
                 }
             }
@@ -118,6 +147,7 @@ pub fn attention<T: Real>(s: &AttentionShape, q: &[T], k: &[T], v: &[T], o: &mut
 /// Gradients of [`attention`] from the forward's `o` and `lse`:
 /// `Δ_i = dO_i·O_i`, `P_ij = exp(scale·q_i·k_j − lse_i)`, `dS_ij = P_ij (drop_ij·dO_i·v_j − Δ_i)`,
 /// `dq_i = scale Σ_j dS_ij k_j`, `dk_j = scale Σ_i dS_ij q_i`, `dv_j = Σ_i drop_ij P_ij dO_i`.
+/// Sequences are split over the cores.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_bwd<T: Real>(
     s: &AttentionShape,
@@ -131,25 +161,61 @@ pub fn attention_bwd<T: Real>(
     dk: &mut [T],
     dv: &mut [T],
 ) {
+    let nb = per_thread(s);
+    let ow = s.tokens * s.width();
+    let inputs = Inputs { q, k, v, o, lse, d_o };
+    if nb >= s.batch {
+        return attention_bwd_part(s, 0, &inputs, dq, dk, dv);
+    }
+    let inputs = &inputs;
+    std::thread::scope(|sc| {
+        let parts = dq.chunks_mut(nb * ow).zip(dk.chunks_mut(nb * ow)).zip(dv.chunks_mut(nb * ow));
+        for (i, ((gq, gk), gv)) in parts.enumerate() {
+            sc.spawn(move || attention_bwd_part(s, i * nb, inputs, gq, gk, gv));
+        }
+    });
+}
+
+/// The backward's inputs.
+struct Inputs<'a, T> {
+    q: &'a [T],
+    k: &'a [T],
+    v: &'a [T],
+    o: &'a [T],
+    lse: &'a [T],
+    d_o: &'a [T],
+}
+
+/// [`attention_bwd`] of the sequences from `b0` on whose gradients `dq`, `dk`, `dv` hold.
+fn attention_bwd_part<T: Real>(
+    s: &AttentionShape,
+    b0: usize,
+    x: &Inputs<'_, T>,
+    dq: &mut [T],
+    dk: &mut [T],
+    dv: &mut [T],
+) {
+    let Inputs { q, k, v, o, lse, d_o } = *x;
     let (t, d) = (s.tokens, s.head_dim);
     let scale = T::of(f64::from(s.scale));
+    let base = b0 * t * s.width();
     dq.iter_mut().chain(dk.iter_mut()).chain(dv.iter_mut()).for_each(|x| *x = T::zero());
-    for b in 0..s.batch {
+    for b in b0..b0 + dq.len() / (t * s.width()) {
         for h in 0..s.heads {
             for i in 0..t {
-                let (qa, oa) = (s.at(b, i, h), s.at(b, i, h));
+                let oa = s.at(b, i, h);
                 let delta = dot(&d_o[oa..][..d], &o[oa..][..d]);
                 let ls = lse[(b * s.heads + h) * t + i];
                 for j in 0..=i {
                     let ka = s.at(b, j, h);
-                    let p = (scale * dot(&q[qa..][..d], &k[ka..][..d]) - ls).exp();
+                    let p = (scale * dot(&q[oa..][..d], &k[ka..][..d]) - ls).exp();
                     let mult = T::of(f64::from(s.dropout_mult(b, h, i, j)));
                     let dp = mult * dot(&d_o[oa..][..d], &v[ka..][..d]);
                     let ds = p * (dp - delta);
                     for e in 0..d {
-                        dq[qa + e] += scale * ds * k[ka + e];
-                        dk[ka + e] += scale * ds * q[qa + e];
-                        dv[ka + e] += mult * p * d_o[oa + e];
+                        dq[oa - base + e] += scale * ds * k[ka + e];
+                        dk[ka - base + e] += scale * ds * q[oa + e];
+                        dv[ka - base + e] += mult * p * d_o[oa + e];
                     }
                 }
             }

@@ -26,9 +26,7 @@ const PAR_MIN: usize = 1 << 15;
 /// are multiples of `granule`), on scoped threads when `out` is large. For elementwise maps
 /// only: every element's value is independent of the split, so results do not depend on it.
 pub(crate) fn parallel<T: Send>(out: &mut [T], granule: usize, f: impl Fn(usize, &mut [T]) + Sync) {
-    // Queried once: `available_parallelism` reads cgroup files (and allocates) on Linux.
-    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    let threads = *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = threads();
     let n = out.len();
     if threads < 2 || n < PAR_MIN {
         f(0, out);
@@ -42,6 +40,13 @@ pub(crate) fn parallel<T: Send>(out: &mut [T], granule: usize, f: impl Fn(usize,
             s.spawn(move || f(i * chunk, part));
         }
     });
+}
+
+/// Worker threads of the CPU device's parallel loops (the available cores).
+pub(crate) fn threads() -> usize {
+    // Queried once: `available_parallelism` reads cgroup files (and allocates) on Linux.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Makes glibc's allocator keep freed memory instead of returning every large buffer to the

@@ -20,6 +20,18 @@ pub struct HeadConfig {
     pub residual: bool,
     /// Activation.
     pub act: Activation,
+    /// Gain of the orthogonal initialisation of the hidden layers (spec §2.9: 0.01 for every
+    /// layer). The output layers keep gain 0.01 (Cholesky) or zero weights (mean) whatever
+    /// this is, so the experts start state-independent at `init_std` either way.
+    #[serde(default = "HeadConfig::spec_gain")]
+    pub gain: f32,
+}
+
+impl HeadConfig {
+    /// The reference's gain, 0.01.
+    pub fn spec_gain() -> f32 {
+        0.01
+    }
 }
 
 /// Activations available in configs.
@@ -80,7 +92,7 @@ pub struct StudentConfig {
 impl StudentConfig {
     /// The Avoiding-size student of the spec (§2.8; heads as the PyTorch anchor, ReLU).
     pub fn avoiding() -> Self {
-        let head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Relu };
+        let head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Relu, gain: 0.01 };
         StudentConfig {
             obs_dim: 4,
             act_dim: 2,
@@ -122,7 +134,7 @@ enum Head {
 
 impl Head {
     fn new(pb: &mut ParamBuilder, name: &str, fan_in: usize, c: &HeadConfig, fan_out: usize) -> Self {
-        let init = LinearInit::Orthogonal(0.01);
+        let init = LinearInit::Orthogonal(c.gain);
         if c.residual {
             Head::Residual(ResidualMlp::new(pb, name, fan_in, c.hidden, c.layers, fan_out, c.act.unary(), init))
         } else {
@@ -230,6 +242,11 @@ impl StudentNet {
     pub fn mean_output(&self) -> (ParamId, ParamId) {
         let l = self.mean.output();
         (l.w, l.b.expect("the mean head's output layer has a bias"))
+    }
+
+    /// Weight of the Cholesky head's output layer (rescaled by the student to gain 0.01).
+    pub fn cov_output(&self) -> ParamId {
+        self.cov.output().w
     }
 
     /// The gating network's parameters (declared last, so they are one contiguous span), if

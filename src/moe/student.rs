@@ -1,7 +1,7 @@
 //! A trained (or trainable) Gaussian-mixture student: the network, its parameters and the
 //! normalisation it works in; mixtures per state, sampling, log-density, acting, checkpoints.
 
-use super::{StudentConfig, StudentNet};
+use super::{HeadConfig, StudentConfig, StudentNet};
 use crate::autodiff::Tape;
 use crate::cpu::gaussian::{self as cpu, ExpertShape};
 use crate::cpu::rng::HostRng;
@@ -117,7 +117,8 @@ pub struct Student {
 }
 
 impl Student {
-    /// A freshly initialised student (spec §2.9): orthogonal heads with gain 0.01, the mean
+    /// A freshly initialised student (spec §2.9): orthogonal heads (hidden layers with the
+    /// configured gain, 0.01 in the spec; the Cholesky output layer with gain 0.01), the mean
     /// head's last layer with zero weight and its bias from `mean_init`, std `init_std`.
     ///
     /// # Errors
@@ -152,6 +153,12 @@ impl Student {
         let (w, b) = net.mean_output();
         store.tensor(w).write(&vec![0.0; store.tensor(w).numel()])?;
         store.tensor(b).write_f64(&bias)?;
+        let gain = net.cfg.cov.gain;
+        if gain != HeadConfig::spec_gain() {
+            let w = store.tensor(net.cov_output());
+            let scaled: Vec<f64> = w.to_vec64()?.iter().map(|v| v * f64::from(HeadConfig::spec_gain() / gain)).collect();
+            w.write_f64(&scaled)?;
+        }
         Ok(Student { net, store, norm, task: task.into(), seed })
     }
 

@@ -86,7 +86,7 @@ impl Default for VddConfig {
             samples: 64,
             lr: 5e-4,
             gating_lr: 1e-3,
-            head: HeadConfig { hidden: 64, layers: 2, residual: true, act: Activation::Mish },
+            head: HeadConfig { hidden: 64, layers: 2, residual: true, act: Activation::Mish, gain: 0.01 },
             gating_hidden: 64,
             gating_layers: 2,
             gpt: None,
@@ -132,7 +132,7 @@ impl VddConfig {
                 c.samples = 2;
                 c.lr = 1e-4;
                 c.gating_lr = 1e-4;
-                c.head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Mish };
+                c.head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Mish, gain: 0.01 };
                 c.gpt = Some(GptConfig {
                     width: 72,
                     layers: 4,
