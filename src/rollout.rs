@@ -78,6 +78,9 @@ pub struct RolloutReport {
     pub path_kl: f64,
     /// Distinct paths among the successful rollouts.
     pub distinct_paths: usize,
+    /// Successful rollouts per path index 0..24 (L1 × 12 + L2 × 4 + L3, see
+    /// [`av::path_index`]); successes whose code is not one of the 24 paths are not counted.
+    pub path_counts: Vec<usize>,
     /// Mean episode length (steps) over all rollouts.
     pub mean_episode_len: f64,
     /// Fraction that collided.
@@ -148,6 +151,7 @@ pub fn rollouts(
         path_entropy,
         path_kl,
         distinct_paths: codes.iter().collect::<std::collections::BTreeSet<_>>().len(),
+        path_counts: (0..av::PATHS).map(|p| codes.iter().filter(|&&c| av::path_index(c) == Some(p)).count()).collect(),
         mean_episode_len: envs.iter().map(|e| e.steps as f64).sum::<f64>() / nf,
         collision_rate: envs.iter().filter(|e| e.collided).count() as f64 / nf,
         ms_per_call: med(&per_call),

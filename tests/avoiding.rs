@@ -38,7 +38,7 @@ fn the_step_limit_ends_an_episode() {
 
 #[test]
 fn scripted_demos_cover_all_24_paths_without_collisions() {
-    for style in [av::DemoStyle::Spline, av::DemoStyle::Lanes] {
+    for style in [av::DemoStyle::Spline, av::DemoStyle::Lanes, av::DemoStyle::Turns] {
         let (eps, rejected) = av::scripted_demos(4, av::DEFAULT_ALPHA, 0.0, style, 0);
         assert_eq!(eps.len(), 96);
         let paths: std::collections::BTreeSet<usize> = eps.iter().map(|e| e.path).collect();
@@ -153,6 +153,8 @@ fn lock_step_rollouts_report_success_paths_and_timing() {
     assert_eq!(r.success_rate, 1.0, "{r:?}");
     assert_eq!(r.distinct_paths, 1);
     assert_eq!(av::path_index(envs[0].code), Some(0));
+    assert_eq!(r.path_counts.len(), 24);
+    assert_eq!((r.path_counts[0], r.path_counts.iter().sum::<usize>()), (7, 7), "{:?}", r.path_counts);
     assert!(r.path_entropy.abs() < 1e-12 && (r.path_kl - 24f64.ln()).abs() < 1e-9);
     assert!(r.mean_episode_len > 50.0 && r.ms_per_call >= 0.0);
     assert!(envs[0].trajectory.len() == envs[0].steps + 1);
@@ -173,4 +175,31 @@ fn noisy_demonstrations_record_corrections_and_stay_on_their_paths() {
     assert!(off > 0.002, "largest executed-vs-recorded difference {off}");
     let paths: std::collections::BTreeSet<usize> = eps.iter().map(|e| e.path).collect();
     assert_eq!(paths.len(), 24);
+}
+
+#[test]
+fn turns_demonstrations_pass_every_row_at_its_lane_centre_and_turn_on_one_heading() {
+    let centres: [&[f64]; 3] = [&[0.425, 0.575], &[0.355, 0.5, 0.645], &[0.28, 0.425, 0.575, 0.72]];
+    let rows = [-0.10, 0.08, 0.26];
+    let (eps, _) = av::scripted_demos(1, av::DEFAULT_ALPHA, 0.0, av::DemoStyle::Turns, 2);
+    for e in &eps {
+        let lanes = [e.path / 12, (e.path / 4) % 3, e.path % 4];
+        for (l, &row) in rows.iter().enumerate() {
+            // The rod position where it crosses the row.
+            let o = e.obs.iter().find(|o| o[3] >= row).expect("the demonstration crosses every row");
+            let want = centres[l][lanes[l]];
+            assert!((o[2] - want).abs() < 2e-3, "path {}: row {l} crossed at x = {}, lane centre {want}", e.path, o[2]);
+        }
+        // Every action is straight ahead, on the turn heading, or a corner between them.
+        let tan = av::TURN_HEADING.tan();
+        let mut turning = 0;
+        for a in &e.actions {
+            let lateral = a[0].abs() / a[1].max(1e-12);
+            if a[1] > 0.0 && (lateral - tan).abs() < 1e-6 {
+                turning += 1;
+            }
+        }
+        let changes = (1..3).filter(|&l| centres[l][lanes[l]] != centres[l - 1][lanes[l - 1]]).count();
+        assert!(turning > 5 * changes, "path {}: {turning} steps on the turn heading", e.path);
+    }
 }

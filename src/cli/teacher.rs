@@ -17,7 +17,7 @@ pub struct Args {
     /// Diffusion family.
     #[arg(long, value_enum, default_value = "beso")]
     pub kind: TeacherKind,
-    /// Training steps (default per task: 10000, cond-ring 16000).
+    /// Training steps (default per task: 10000, cond-ring 16000, avoiding 15000).
     #[arg(long)]
     pub steps: Option<u64>,
     /// Seed of everything (initialisation, data, noise).

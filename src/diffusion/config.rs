@@ -141,7 +141,10 @@ impl TeacherConfig {
                     embd_dropout: 0.0,
                 };
                 c.net = DenoiserConfig::Gpt { gpt };
-                c.steps = 6000;
+                // The lane decisions are sharp functions of a few millimetres of heading: on
+                // the `turns` demonstrations 6000 steps reach path entropy 0.74, 15 000 0.84
+                // (480 rollouts, success 1.0 both).
+                c.steps = 15000;
                 c.batch = 256;
                 c.lr = 1e-3;
                 c.sigma_min = 0.1;

@@ -156,7 +156,8 @@ impl Student {
         let gain = net.cfg.cov.gain;
         if gain != HeadConfig::spec_gain() {
             let w = store.tensor(net.cov_output());
-            let scaled: Vec<f64> = w.to_vec64()?.iter().map(|v| v * f64::from(HeadConfig::spec_gain() / gain)).collect();
+            let scaled: Vec<f64> =
+                w.to_vec64()?.iter().map(|v| v * f64::from(HeadConfig::spec_gain() / gain)).collect();
             w.write_f64(&scaled)?;
         }
         Ok(Student { net, store, norm, task: task.into(), seed })
