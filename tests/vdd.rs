@@ -12,7 +12,7 @@ use vdd::io::Normalization;
 use vdd::metrics::{self, ExpertMatch};
 use vdd::moe::Student;
 use vdd::tasks::{self, AnalyticTask};
-use vdd::vdd::{self as v, AnalyticData, DistillData, MeanInitKind, ScoreSource, UpdateShape, VddConfig};
+use vdd::vdd::{self as v, AnalyticData, DistillData, ExpertTerms, MeanInitKind, ScoreSource, UpdateShape, VddConfig};
 use vdd::{Device, Error};
 
 struct Run {
@@ -153,7 +153,8 @@ fn gpu_update_gradients_match_the_cpu() {
     let grads = |dev: &Device| {
         let (s, cfg) = small_student(dev, &task);
         let shape = UpdateShape { batch: cfg.batch, window: 1, samples: cfg.samples };
-        let lr = v::expert_update(&s, &obs, shape, &exact(&task), true, 3, 0, &mut HostRng::new(5, 0)).unwrap();
+        let lr = v::expert_update(&s, &obs, shape, &exact(&task), ExpertTerms::of(&cfg), 3, 0, &mut HostRng::new(5, 0))
+            .unwrap();
         let ge = s.store.flat_grad().to_vec().unwrap();
         let nll = v::gating_update(&s, &obs, &acts, shape, 3, 0).unwrap();
         let gg = s.store.flat_grad().to_vec().unwrap();
@@ -268,4 +269,30 @@ fn a_teacher_of_the_wrong_dimensions_is_refused() {
         Teacher::new(TeacherConfig::for_task(task.name(), TeacherKind::Beso), "other", 3, 2, &Device::Cpu, 0).unwrap();
     let e = ScoreSource::teacher(&t, 2, 2, [0.2, 0.5]).err().unwrap().to_string();
     assert!(e.contains("3-d states") && e.contains("2-d states"), "{e}");
+}
+
+#[test]
+fn uniform_expert_weights_make_the_expert_update_independent_of_the_gating() {
+    let task = AnalyticTask::aniso();
+    let mut data = AnalyticData { task: &task, norm: Normalization::identity(2, 2) };
+    let (obs, _) = data.batch(17, &mut HostRng::new(1, 2));
+    let (s, cfg) = small_student(&Device::Cpu, &task);
+    let shape = UpdateShape { batch: cfg.batch, window: 1, samples: cfg.samples };
+    let grads = |uniform: bool| {
+        let terms = ExpertTerms { responsibilities: true, uniform_weights: uniform };
+        v::expert_update(&s, &obs, shape, &exact(&task), terms, 3, 0, &mut HostRng::new(5, 0)).unwrap();
+        s.store.flat_grad().to_vec().unwrap()
+    };
+    let (uniform, weighted) = (grads(true), grads(false));
+    // Move the gating away from its initialisation.
+    let ids = s.net.gating_params(&s.store).expect("aniso learns its gating");
+    let (start, end) = s.store.span(&ids).unwrap();
+    let mut vals = s.store.flat().to_vec().unwrap();
+    vals[start..end].iter_mut().enumerate().for_each(|(i, v)| *v += 0.5 * ((i % 7) as f32 - 3.0));
+    s.store.load(&vals).unwrap();
+    let (uniform2, weighted2) = (grads(true), grads(false));
+    assert_eq!(uniform, uniform2, "with uniform weights the gating must not enter the expert gradient");
+    let diff = weighted.iter().zip(&weighted2).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+    assert!(diff > 1e-6, "the reference weighting depends on the gating (largest change {diff})");
+    assert!(uniform.iter().any(|v| *v != 0.0));
 }

@@ -135,10 +135,18 @@ pub fn distill(
     let mut evaluate = |s: &Student, it: u64| -> vdd::Result<Option<f64>> {
         let mut actor = StudentActor { student: s, greedy: false, rng: HostRng::new(seed ^ it, 0xe7) };
         let (r, _) = rollout::rollouts(&mut actor, eval_rollouts, demos.alpha, &prior)?;
-        pb.println(format!(
-            "iteration {it}: success {:.3}, path entropy {:.3} ({} rollouts)",
-            r.success_rate, r.path_entropy, r.rollouts
-        ));
+        let line = format!(
+            "iteration {it}: success {:.3}, path entropy {:.3} ({} paths, {} rollouts)",
+            r.success_rate, r.path_entropy, r.distinct_paths, r.rollouts
+        );
+        // A hidden bar (not a terminal, e.g. a log file) drops its println: print directly.
+        if pb.is_hidden() {
+            if !quiet {
+                eprintln!("{line}");
+            }
+        } else {
+            pb.println(line);
+        }
         Ok(Some(-selection_score(&r)))
     };
     let report = v::distill(

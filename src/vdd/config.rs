@@ -67,6 +67,12 @@ pub struct VddConfig {
     pub noise: Option<[f64; 2]>,
     /// Keep the `−log q̃` term (false: the ablation that lets experts collapse).
     pub use_responsibilities: bool,
+    /// Train the experts as if the gating were uniform (the expert loss weighted by 1/Z
+    /// and `q̃` computed with uniform weights) while the learned gating is still fitted for
+    /// acting. The reference weights each expert's loss by the detached gating (flagged by a
+    /// FIXME in its source): an expert the gating has dropped at a state stops learning
+    /// there, so once the gating concentrates the other experts never reach the other modes.
+    pub uniform_expert_weights: bool,
     /// Evaluate (and keep the best parameters) every this many iterations (0: only at the end).
     pub eval_every: u64,
     /// Samples per evaluation.
@@ -98,6 +104,7 @@ impl Default for VddConfig {
             init_samples: 4096,
             noise: None,
             use_responsibilities: true,
+            uniform_expert_weights: false,
             eval_every: 100,
             eval_samples: 2000,
         }

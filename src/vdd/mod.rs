@@ -17,7 +17,9 @@ mod trainer;
 pub use config::{MeanInitKind, VddConfig};
 pub use kmeans::{kmeans, kmeans_best};
 pub use score::{AnalyticData, DistillData, ScoreSource};
-pub use trainer::{distill, expert_update, gating_update, init_student, Evaluate, Progress, TrainReport, UpdateShape};
+pub use trainer::{
+    distill, expert_update, gating_update, init_student, Evaluate, ExpertTerms, Progress, TrainReport, UpdateShape,
+};
 
 use crate::cpu::rng::HostRng;
 use crate::device::Device;

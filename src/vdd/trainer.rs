@@ -99,11 +99,28 @@ pub struct UpdateShape {
     pub samples: usize,
 }
 
+/// Which terms and weights an expert update uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExpertTerms {
+    /// Keep the `log q̃` term ([`VddConfig::use_responsibilities`]).
+    pub responsibilities: bool,
+    /// Uniform gating in the expert loss ([`VddConfig::uniform_expert_weights`]).
+    pub uniform_weights: bool,
+}
+
+impl ExpertTerms {
+    /// The terms a configuration asks for.
+    pub fn of(cfg: &VddConfig) -> Self {
+        ExpertTerms { responsibilities: cfg.use_responsibilities, uniform_weights: cfg.uniform_expert_weights }
+    }
+}
+
 /// One expert update's gradients (no optimiser step): the student's forward pass at `obs`
 /// (`[B, T, obs_dim]`, normalised), `V` samples per expert with noise from stream
-/// `(seed, stream)`, the score at them, the fused closed-form gradient of the per-expert bound,
-/// and the tape's backward into the store's gradient buffer (heads and backbone; the gating
-/// gets none). Returns the mean `log q̃(z|a)` (read back: the update's one submission).
+/// `(seed, stream)`, the score at them, the fused closed-form gradient of the per-expert bound
+/// (with the gating's weights, or uniform ones, as `terms` says), and the tape's backward into
+/// the store's gradient buffer (heads and backbone; the gating gets none). Returns the mean
+/// `log q̃(z|a)` (read back: the update's one submission).
 ///
 /// # Errors
 /// Shape and device errors.
@@ -113,7 +130,7 @@ pub fn expert_update(
     obs: &[f64],
     shape: UpdateShape,
     source: &ScoreSource,
-    use_responsibilities: bool,
+    terms: ExpertTerms,
     seed: u64,
     stream: u64,
     rng: &mut HostRng,
@@ -128,13 +145,13 @@ pub fn expert_update(
     let mean = out.mean.value().reshape(&[r, z, d])?;
     let chol = out.chol.value().reshape(&[r, z, d, d])?;
     let log_g = match &out.log_gates {
-        Some(g) => g.value().reshape(&[r, z])?,
-        None => Tensor::full(&dev, &[r, z], -(z as f32).ln())?,
+        Some(g) if !terms.uniform_weights => g.value().reshape(&[r, z])?,
+        _ => Tensor::full(&dev, &[r, z], -(z as f32).ln())?,
     };
     let eps = ops::random(&dev, &[r, z, v, d], Dist::Normal { mean: 0.0, std: 1.0 }, seed, (stream + 1) << 32)?;
     let a = ops::expert_sample(&mean, &chol, &eps)?;
     let score = source.score(obs, &a.reshape(&[b, t, z, v, d])?, rng)?.reshape(&[r, z, v, d])?;
-    let g = ops::expert_grad(&mean, &chol, &log_g, &eps, &score, use_responsibilities)?;
+    let g = ops::expert_grad(&mean, &chol, &log_g, &eps, &score, terms.responsibilities)?;
     let lr_mean = ops::reduce(&g.log_resp.reshape(&[r * z])?, Reduce::Mean)?;
     tape.backward_many(&[
         (&out.mean, g.d_mean.reshape(out.mean.shape())?),
@@ -247,7 +264,7 @@ pub fn distill(
         let mut log_resp = 0.0;
         for _ in 0..cfg.cmp_steps {
             let (obs, _) = data.batch(b, &mut rng);
-            let lv = expert_update(student, &obs, shape, source, cfg.use_responsibilities, seed, n_e, &mut rng)?;
+            let lv = expert_update(student, &obs, shape, source, ExpertTerms::of(cfg), seed, n_e, &mut rng)?;
             if !lv.is_finite() {
                 return Err(diverged(it, "the mean log-responsibility of the experts' samples", lv));
             }
