@@ -139,14 +139,7 @@ pub fn distill(
             "iteration {it}: success {:.3}, path entropy {:.3} ({} paths, {} rollouts)",
             r.success_rate, r.path_entropy, r.distinct_paths, r.rollouts
         );
-        // A hidden bar (not a terminal, e.g. a log file) drops its println: print directly.
-        if pb.is_hidden() {
-            if !quiet {
-                eprintln!("{line}");
-            }
-        } else {
-            pb.println(line);
-        }
+        pb.println(line);
         Ok(Some(-selection_score(&r)))
     };
     let report = v::distill(

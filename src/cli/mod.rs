@@ -26,19 +26,78 @@ pub fn task(name: &str) -> Result<AnalyticTask> {
     tasks::analytic(name).with_context(|| format!("task {name:?} (known: {})", tasks::TASK_NAMES.join(", ")))
 }
 
-/// A progress bar with ETA and a live message, hidden when `quiet` (e.g. `--json`).
-pub fn progress(total: u64, what: &str, quiet: bool) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
+/// Progress of a long run: a bar with ETA and a live message on a terminal; on any other
+/// stderr (a log file, CI) a line every 10 % with the elapsed time and the message; nothing
+/// when `quiet` (e.g. `--json`).
+pub struct Progress {
+    bar: ProgressBar,
+    lines: bool,
+    quiet: bool,
+    total: u64,
+    what: String,
+    start: std::time::Instant,
+    next: std::cell::Cell<u64>,
+    msg: std::cell::RefCell<String>,
+}
+
+impl Progress {
+    /// Sets the position (steps done).
+    pub fn set_position(&self, pos: u64) {
+        self.bar.set_position(pos);
+        if self.lines && pos >= self.next.get() {
+            let secs = self.start.elapsed().as_secs_f64();
+            eprintln!("{}: {pos}/{} after {secs:.0} s {}", self.what, self.total, self.msg.borrow());
+            self.next.set(pos + (self.total / 10).max(1));
+        }
     }
-    let pb = ProgressBar::new(total);
-    pb.set_style(
-        ProgressStyle::with_template(&format!(
-            "{what} {{bar:30}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta_precise}}] {{msg}}"
-        ))
-        .expect("valid template"),
-    );
-    pb
+
+    /// Sets the live message.
+    pub fn set_message(&self, msg: String) {
+        self.bar.set_message(msg.clone());
+        *self.msg.borrow_mut() = msg;
+    }
+
+    /// Prints a line above the bar (or alone, without a terminal; nothing when quiet).
+    pub fn println(&self, line: String) {
+        if !self.bar.is_hidden() {
+            self.bar.println(line);
+        } else if !self.quiet {
+            eprintln!("{line}");
+        }
+    }
+
+    /// Removes the bar.
+    pub fn finish_and_clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// A [`Progress`] over `total` steps of `what`.
+pub fn progress(total: u64, what: &str, quiet: bool) -> Progress {
+    use std::io::IsTerminal;
+    let terminal = std::io::stderr().is_terminal();
+    let bar = if quiet || !terminal {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::new(total);
+        pb.set_style(
+            ProgressStyle::with_template(&format!(
+                "{what} {{bar:30}} {{pos}}/{{len}} [{{elapsed_precise}} < {{eta_precise}}] {{msg}}"
+            ))
+            .expect("valid template"),
+        );
+        pb
+    };
+    Progress {
+        bar,
+        lines: !quiet && !terminal,
+        quiet,
+        total,
+        what: what.to_string(),
+        start: std::time::Instant::now(),
+        next: std::cell::Cell::new((total / 10).max(1)),
+        msg: Default::default(),
+    }
 }
 
 /// Parses a comma-separated list of numbers.
