@@ -296,3 +296,31 @@ fn uniform_expert_weights_make_the_expert_update_independent_of_the_gating() {
     assert!(diff > 1e-6, "the reference weighting depends on the gating (largest change {diff})");
     assert!(uniform.iter().any(|v| *v != 0.0));
 }
+
+#[test]
+fn the_shipped_avoiding_reference_config_restores_spec_2_8() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/avoiding_reference.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let base = VddConfig::for_task("avoiding", 0, true);
+    let cfg = base.clone().with_toml(&text, path).unwrap();
+    assert_eq!((cfg.iters, cfg.cmp_steps, cfg.gating_steps), (40001, 2, 1));
+    assert_eq!((cfg.batch, cfg.samples, cfg.experts), (1024, 2, 8));
+    assert_eq!((cfg.lr, cfg.gating_lr), (1e-4, 1e-4));
+    assert!(!cfg.uniform_expert_weights && cfg.full_cov && cfg.learn_gating);
+    assert_eq!(cfg.head.gain, 0.01);
+    assert_eq!((cfg.head.hidden, cfg.head.layers, cfg.head.residual), (512, 1, false));
+    assert_eq!(cfg.noise, Some([0.2, 0.5]));
+    // Only the run differs from the task default, never the architecture.
+    assert_eq!((cfg.gpt, cfg.gating_hidden, cfg.gating_layers), (base.gpt, base.gating_hidden, base.gating_layers));
+    assert!(base.uniform_expert_weights && base.iters == 1000 && base.batch == 256);
+}
+
+#[test]
+fn a_misspelled_nested_config_key_is_refused_by_name() {
+    let base = VddConfig::for_task("avoiding", 0, true);
+    for text in ["[head]\ngian = 1.0\n", "[gpt]\nlayer = 2\n"] {
+        let err = base.clone().with_toml(text, "c.toml").unwrap_err().to_string();
+        let key = if text.contains("gian") { "gian" } else { "layer" };
+        assert!(err.contains("c.toml") && err.contains(key), "{err}");
+    }
+}

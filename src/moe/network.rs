@@ -11,6 +11,7 @@ use crate::tensor::Tensor;
 
 /// Architecture of an expert head (mean or Cholesky).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct HeadConfig {
     /// Hidden width.
     pub hidden: usize,

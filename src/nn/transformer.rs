@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 
 /// Sizes and dropout rates of a [`Gpt`].
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GptConfig {
     /// Embedding width.
     pub width: usize,

@@ -132,14 +132,18 @@ impl VddConfig {
                 c.eval_every = 500;
             }
             "avoiding" => {
-                // Spec §2.8, "Avoiding (BESO, dev)"; `vdd pipeline` presets shorten the run.
-                c.iters = 40001;
+                // Spec §2.8, "Avoiding (BESO, dev)" architecture. The run is the measured one
+                // (README): 1000 iterations of 256 states at lr 1e-3, uniform expert weights and
+                // head gain 1. `configs/avoiding_reference.toml` restores the reference's
+                // 40 001 iterations of 1024 states at lr 1e-4 with gating-weighted experts.
+                c.iters = 1000;
                 c.cmp_steps = 2;
-                c.batch = 1024;
+                c.batch = 256;
                 c.samples = 2;
-                c.lr = 1e-4;
-                c.gating_lr = 1e-4;
-                c.head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Mish, gain: 0.01 };
+                c.lr = 1e-3;
+                c.gating_lr = 1e-3;
+                c.uniform_expert_weights = true;
+                c.head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Mish, gain: 1.0 };
                 c.gpt = Some(GptConfig {
                     width: 72,
                     layers: 4,
@@ -151,7 +155,7 @@ impl VddConfig {
                 });
                 c.mean_init_bound = 1.0;
                 c.noise = Some([0.2, 0.5]);
-                c.eval_every = 1000;
+                c.eval_every = 250;
             }
             _ => c.experts = c.experts.max(modes),
         }
