@@ -93,7 +93,11 @@ pub fn run(a: &Args) -> Result<()> {
     let dev = super::device(&a.device)?;
     let (tcfg, vcfg) = configs(a.preset);
     let paths = ["demos.safetensors", "teacher.safetensors", "student.safetensors"].map(|f| a.out.join(f));
-    println!("== {NAME}, preset {:?}, seed {}", a.preset, a.seed);
+    let preset = match a.preset {
+        Preset::Quick => "quick",
+        Preset::Full => "full",
+    };
+    println!("== {NAME}, preset {preset}, seed {}", a.seed);
     let demos = av::demos(None, a.seed)?;
     demos.save(&paths[0])?;
     println!(
