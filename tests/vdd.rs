@@ -318,9 +318,8 @@ fn the_shipped_avoiding_reference_config_restores_spec_2_8() {
 #[test]
 fn a_misspelled_nested_config_key_is_refused_by_name() {
     let base = VddConfig::for_task("avoiding", 0, true);
-    for text in ["[head]\ngian = 1.0\n", "[gpt]\nlayer = 2\n"] {
+    for (text, key) in [("[head]\ngian = 1.0\n", "gian"), ("[gpt]\nlayer = 2\n", "layer")] {
         let err = base.clone().with_toml(text, "c.toml").unwrap_err().to_string();
-        let key = if text.contains("gian") { "gian" } else { "layer" };
         assert!(err.contains("c.toml") && err.contains(key), "{err}");
     }
 }
