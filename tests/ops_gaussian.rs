@@ -122,6 +122,11 @@ fn expert_kernels_match_cpu_on_awkward_shapes() {
         let (lqc, dgc) = ops::mixture_log_prob(&cm, &cl, &cg, &on(&Device::Cpu, &acts, &[r, d])).unwrap();
         assert_close(&format!("log_q {tag}"), &lqg.to_vec().unwrap(), &lqc.to_vec().unwrap(), 1e-4, 1e-5);
         assert_close(&format!("d_log_g {tag}"), &dgg.to_vec().unwrap(), &dgc.to_vec().unwrap(), 1e-7, 1e-4);
+        let (lqg, dmg, dlg) = ops::mixture_nll_grad(&gm, &gl, &gg, &on(&g.dev, &acts, &[r, d])).unwrap();
+        let (lqc, dmc, dlc) = ops::mixture_nll_grad(&cm, &cl, &cg, &on(&Device::Cpu, &acts, &[r, d])).unwrap();
+        assert_close(&format!("nll log_q {tag}"), &lqg.to_vec().unwrap(), &lqc.to_vec().unwrap(), 1e-4, 1e-5);
+        assert_close(&format!("nll d_mean {tag}"), &dmg.to_vec().unwrap(), &dmc.to_vec().unwrap(), 1e-6, 1e-3);
+        assert_close(&format!("nll d_chol {tag}"), &dlg.to_vec().unwrap(), &dlc.to_vec().unwrap(), 1e-6, 1e-3);
     }
 }
 
@@ -243,4 +248,56 @@ fn gating_gradient_matches_finite_differences_of_the_cross_entropy() {
     let (mut sc, mut lp) = (vec![0.0; 6], vec![0.0; 3]);
     cpu::mixture_score(&ms, &b.mean, &covs, &b.log_g, &acts, &[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], &mut sc, &mut lp);
     assert_close64("log q vs mixture_score", &lq, &lp, 1e-12, 1e-12);
+}
+
+/// `−1/R Σ_r log Σ_z g_z N(a_r; μ_z, L_z L_zᵀ)` evaluated directly (f64).
+fn mixture_nll(b: &Batch, mean: &[f64], chol: &[f64], acts: &[f64]) -> f64 {
+    let (rows, z, d) = (b.s.rows, b.s.experts, b.s.dim);
+    let mut total = 0.0;
+    for r in 0..rows {
+        let a = &acts[r * d..][..d];
+        let mut q = 0.0;
+        for k in 0..z {
+            let rk = r * z + k;
+            let (l, mu) = (&chol[rk * d * d..][..d * d], &mean[rk * d..][..d]);
+            let mut y = vec![0.0; d];
+            for i in 0..d {
+                y[i] = (a[i] - mu[i] - (0..i).map(|t| l[i * d + t] * y[t]).sum::<f64>()) / l[i * d + i];
+            }
+            let det: f64 = (0..d).map(|i| l[i * d + i]).product();
+            let quad: f64 = y.iter().map(|v| v * v).sum();
+            q += b.log_g[rk].exp() * (-0.5 * quad).exp() / (det * (2.0 * std::f64::consts::PI).powf(d as f64 / 2.0));
+        }
+        total -= q.ln();
+    }
+    total / rows as f64
+}
+
+#[test]
+fn mixture_nll_gradient_matches_finite_differences() {
+    let mut rng = Rng::new(95);
+    for &(r, z, d) in &[(1, 1, 1), (3, 4, 2), (2, 3, 3)] {
+        let b = batch(&mut rng, r, z, 1, d);
+        let acts = rng.vec64(r * d, -2.0, 2.0);
+        let (mut lq, mut dm, mut dl) = (vec![0.0; r], vec![0.0; r * z * d], vec![0.0; r * z * d * d]);
+        cpu::mixture_nll_grad(&b.s, &b.mean, &b.chol, &b.log_g, &acts, &mut lq, &mut dm, &mut dl);
+        let tag = format!("R{r} Z{z} d{d}");
+        let nll = -lq.iter().sum::<f64>() / r as f64;
+        let direct = mixture_nll(&b, &b.mean, &b.chol, &acts);
+        assert!((nll - direct).abs() < 1e-10, "{tag}: NLL {nll} vs direct {direct}");
+        check_grad(&format!("d_mean {tag}"), &|m| mixture_nll(&b, m, &b.chol, &acts), &b.mean, &dm, 1e-7);
+        let lower: Vec<usize> = (0..r * z * d * d).filter(|e| (e % (d * d)) % d <= (e % (d * d)) / d).collect();
+        assert!(
+            (0..r * z * d * d).filter(|e| !lower.contains(e)).all(|e| dl[e] == 0.0),
+            "{tag}: d_chol must be zero above the diagonal"
+        );
+        let f = |x: &[f64]| {
+            let mut l = b.chol.clone();
+            lower.iter().zip(x).for_each(|(&e, &v)| l[e] = v);
+            mixture_nll(&b, &b.mean, &l, &acts)
+        };
+        let x0: Vec<f64> = lower.iter().map(|&e| b.chol[e]).collect();
+        let an: Vec<f64> = lower.iter().map(|&e| dl[e]).collect();
+        check_grad(&format!("d_chol {tag}"), &f, &x0, &an, 1e-7);
+    }
 }

@@ -158,14 +158,42 @@ fn gpu_update_gradients_match_the_cpu() {
         let ge = s.store.flat_grad().to_vec().unwrap();
         let nll = v::gating_update(&s, &obs, &acts, shape, 3, 0).unwrap();
         let gg = s.store.flat_grad().to_vec().unwrap();
-        (lr, ge, nll, gg)
+        let wnll = v::warm_start_update(&s, &obs, &acts, shape, false, 3, 0).unwrap();
+        let gw = s.store.flat_grad().to_vec().unwrap();
+        (lr, ge, nll, gg, wnll, gw)
     };
-    let (lg, ge_g, ng, gg_g) = grads(&g.dev);
-    let (lc, ge_c, nc, gg_c) = grads(&Device::Cpu);
+    let (lg, ge_g, ng, gg_g, wg, gw_g) = grads(&g.dev);
+    let (lc, ge_c, nc, gg_c, wc, gw_c) = grads(&Device::Cpu);
     assert!((lg - lc).abs() < 1e-4 && (ng - nc).abs() < 1e-4, "statistics {lg} vs {lc}, {ng} vs {nc}");
+    assert!((wg - wc).abs() < 1e-4, "warm-start NLL {wg} vs {wc}");
     assert_close("expert update gradient, gpu vs cpu", &ge_g, &ge_c, 1e-6, 1e-3);
     assert_close("gating update gradient, gpu vs cpu", &gg_g, &gg_c, 1e-6, 1e-3);
-    assert!(ge_c.iter().any(|v| *v != 0.0) && gg_c.iter().any(|v| *v != 0.0), "gradients must not be trivially zero");
+    assert_close("warm-start update gradient, gpu vs cpu", &gw_g, &gw_c, 1e-6, 1e-3);
+    assert!([&ge_c, &gg_c, &gw_c].iter().all(|g| g.iter().any(|v| *v != 0.0)), "gradients must not be trivially zero");
+}
+
+#[test]
+fn the_em_warm_start_alone_fits_the_state_dependent_modes_of_cond_ring() {
+    // The data here are samples of the target; the warm start fits them by maximum likelihood,
+    // so one VDD iteration at a negligible rate leaves a student that already follows the state.
+    let task = AnalyticTask::cond_ring();
+    let mut cfg = defaults(&task);
+    cfg.lr = 3e-3;
+    cfg.iters = 1;
+    let cold = run(&task, &VddConfig { lr: 1e-9, ..cfg.clone() }, 0);
+    cfg.warm_start = 1500;
+    let warm = run(&task, &VddConfig { lr: 3e-3, ..cfg.clone() }, 0);
+    eprintln!(
+        "cold: coverage {} forward KL {:?}; warm: coverage {} (all at {}/16), forward KL {:?}",
+        cold.eval.modes_covered,
+        cold.eval.forward_kl,
+        warm.eval.modes_covered,
+        warm.eval.states_all_covered,
+        warm.eval.forward_kl
+    );
+    assert!(warm.eval.modes_covered >= 7.0, "mean coverage {} over 16 states", warm.eval.modes_covered);
+    assert!(warm.eval.forward_kl.unwrap() < 0.2, "forward KL {:?}", warm.eval.forward_kl);
+    assert!(warm.eval.forward_kl.unwrap() < 0.5 * cold.eval.forward_kl.unwrap(), "the warm start must help");
 }
 
 #[test]

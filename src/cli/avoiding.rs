@@ -130,7 +130,7 @@ pub fn distill(
     let mut data = DemoData::new(demos, &norm, window)?;
     let source = ScoreSource::teacher(teacher, av::OBS_DIM, av::ACT_DIM, cfg.noise.unwrap_or([0.2, 0.5]))?;
     let mut student = v::init_student(cfg, &mut data, norm, "avoiding", dev, seed)?;
-    let pb = super::progress(cfg.iters, &format!("distill {} ({})", av::NAME, source.describe()), quiet);
+    let pb = super::vdd_bar(cfg, &format!("distill {} ({})", av::NAME, source.describe()), quiet);
     let prior = demos.path_distribution();
     let mut evaluate = |s: &Student, it: u64| -> vdd::Result<Option<f64>> {
         let mut actor = StudentActor { student: s, greedy: false, rng: HostRng::new(seed ^ it, 0xe7) };
@@ -149,11 +149,7 @@ pub fn distill(
         &source,
         seed,
         Some(out),
-        &mut |p| {
-            pb.set_position(p.iter);
-            let nll = p.data_nll.map(|n| format!(", data NLL {n:.3}")).unwrap_or_default();
-            pb.set_message(format!("log q̃ {:.3}{nll}", p.log_resp));
-        },
+        &mut |p| super::vdd_progress(&pb, cfg.warm_start, p),
         &mut evaluate,
     )?;
     pb.finish_and_clear();

@@ -150,12 +150,10 @@ pub fn distill(a: &Args, quiet: bool) -> Result<Outcome> {
         None => ScoreSource::Exact { task: &task, norm: norm.clone(), noise: cfg.noise },
         Some(t) => ScoreSource::teacher(t, task.state_dim(), task.act_dim(), cfg.noise.unwrap_or([0.2, 0.5]))?,
     };
-    let pb = super::progress(cfg.iters, &format!("distill {} ({})", task.name(), source.describe()), quiet);
+    let pb = super::vdd_bar(&cfg, &format!("distill {} ({})", task.name(), source.describe()), quiet);
     let (student, train) = v::distill_analytic(&cfg, &task, &source, &dev, a.seed, Some(&a.out), &mut |p| {
         if p.iter % 10 == 0 || p.iter == p.total {
-            pb.set_position(p.iter);
-            let nll = p.data_nll.map(|n| format!(", data NLL {n:.3}")).unwrap_or_default();
-            pb.set_message(format!("log q̃ {:.3}{nll}", p.log_resp));
+            super::vdd_progress(&pb, cfg.warm_start, p);
         }
     })?;
     pb.finish_and_clear();

@@ -100,6 +100,24 @@ pub fn progress(total: u64, what: &str, quiet: bool) -> Progress {
     }
 }
 
+/// A VDD run's bar over `warm_start + iters` steps of `what`.
+pub fn vdd_bar(cfg: &vdd::vdd::VddConfig, what: &str, quiet: bool) -> Progress {
+    progress(cfg.warm_start + cfg.iters, what, quiet)
+}
+
+/// Shows a VDD iteration on a [`vdd_bar`]: the warm start's data NLL, then `log q̃` and the
+/// gating's data NLL.
+pub fn vdd_progress(pb: &Progress, warm_start: u64, p: &vdd::vdd::Progress) {
+    if p.warm {
+        pb.set_message(format!("warm start, data NLL {:.3}", p.data_nll.unwrap_or(f64::NAN)));
+        pb.set_position(p.iter);
+    } else {
+        let nll = p.data_nll.map(|n| format!(", data NLL {n:.3}")).unwrap_or_default();
+        pb.set_message(format!("log q̃ {:.3}{nll}", p.log_resp));
+        pb.set_position(warm_start + p.iter);
+    }
+}
+
 /// Parses a comma-separated list of numbers.
 pub fn numbers(s: &str) -> Result<Vec<f64>> {
     s.split(',').map(|v| v.trim().parse::<f64>().with_context(|| format!("{v:?} is not a number"))).collect()

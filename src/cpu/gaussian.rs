@@ -1,6 +1,6 @@
 //! Gaussian-mixture densities, scores and the VDD expert/gating updates (CPU twins of
 //! `shaders/gaussian/`: `gmm_score.wgsl`, `expert_sample.wgsl`, `expert_grad.wgsl`,
-//! `mixture_log_prob.wgsl`).
+//! `mixture_log_prob.wgsl`, `mixture_nll_grad.wgsl`).
 //!
 //! A batch holds `G` mixtures of `K` components in `D` dims (one per state) and `Q` query points
 //! per mixture. Each query carries a *noise level* `(c, v)`: the query is scored under the
@@ -301,6 +301,67 @@ pub fn mixture_log_prob<T: Real>(
         log_q[r] = lse;
         for k in 0..z {
             d_log_g[r * z + k] = -(lp[k] - lse).exp() * w_norm;
+        }
+    }
+}
+
+/// Gradient of the mixture negative log-likelihood of one action per state with respect to the
+/// experts (the EM warm start's expert step on data actions):
+/// `loss = −1/R Σ_r log Σ_z g_z N(a_r; μ_z, L_z L_zᵀ)` with the gates constant. With
+/// `y = L⁻¹(a − μ)`, `w = L⁻ᵀ y` and the responsibility `ρ_z`:
+/// `∂loss/∂μ_z = −ρ_z w / R`, `∂loss/∂L_z[i,j] = −ρ_z (w_i y_j − δ_ij / L_ii) / R` on the
+/// lower triangle (zero above it).
+///
+/// # Shapes
+/// `mean: [R, Z, d]`, `chol: [R, Z, d, d]`, `log_g: [R, Z]`, `actions: [R, d]`;
+/// outputs `log_q: [R]`, `d_mean: [R, Z, d]`, `d_chol: [R, Z, d, d]`.
+#[allow(clippy::too_many_arguments)]
+pub fn mixture_nll_grad<T: Real>(
+    s: &ExpertShape,
+    mean: &[T],
+    chol: &[T],
+    log_g: &[T],
+    actions: &[T],
+    log_q: &mut [T],
+    d_mean: &mut [T],
+    d_chol: &mut [T],
+) {
+    let (z, d) = (s.experts, s.dim);
+    let inv_r = T::of(1.0 / s.rows as f64);
+    let mut lp = vec![T::zero(); z];
+    let mut grad = vec![T::zero(); z * d];
+    for r in 0..s.rows {
+        let a = &actions[r * d..][..d];
+        let mut m = T::neg_infinity();
+        for k in 0..z {
+            let rk = r * z + k;
+            let g = &mut grad[k * d..][..d];
+            lp[k] = log_g[rk] + component(&chol[rk * d * d..][..d * d], &mean[rk * d..][..d], a, d, g);
+            m = m.max(lp[k]);
+        }
+        let lse = m + lp.iter().map(|&x| (x - m).exp()).sum::<T>().ln();
+        log_q[r] = lse;
+        for k in 0..z {
+            let rk = r * z + k;
+            let c = (lp[k] - lse).exp() * inv_r;
+            let l = &chol[rk * d * d..][..d * d];
+            // component() returns gr = ∇ₐ log N = −w, so y = Lᵀ w = −Lᵀ gr.
+            let gr = &grad[k * d..][..d];
+            for i in 0..d {
+                d_mean[rk * d + i] = c * gr[i];
+            }
+            for i in 0..d {
+                for j in 0..d {
+                    let v = if j > i {
+                        T::zero()
+                    } else {
+                        let y_j: T = (j..d).map(|t| -l[t * d + j] * gr[t]).sum();
+                        let diag = if i == j { T::one() / l[i * d + i] } else { T::zero() };
+                        c * (gr[i] * y_j + diag)
+                    };
+                    d_chol[rk * d * d + i * d + j] = v;
+                }
+            }
         }
     }
 }

@@ -51,8 +51,17 @@ pub const MIXTURE_LOG_PROB: Kernel = Kernel {
     variants: DZ_VARIANTS,
 };
 
+/// Gradient of the mixture NLL of data actions with respect to the experts.
+pub const MIXTURE_NLL_GRAD: Kernel = Kernel {
+    source: shader!("gaussian/mixture_nll_grad.wgsl"),
+    includes: &[COMMON],
+    entry: "main",
+    storage: &[R, R, R, R, W, W, W],
+    variants: DZ_VARIANTS,
+};
+
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[GMM_SCORE, EXPERT_SAMPLE, EXPERT_GRAD, MIXTURE_LOG_PROB];
+pub const KERNELS: &[Kernel] = &[GMM_SCORE, EXPERT_SAMPLE, EXPERT_GRAD, MIXTURE_LOG_PROB, MIXTURE_NLL_GRAD];
 
 fn check_dims(op: &'static str, d: usize, z: usize) -> Result<()> {
     if d == 0 || d > MAX_DIM || z == 0 || z > MAX_EXPERTS {
@@ -239,5 +248,55 @@ pub fn mixture_log_prob(
         &p,
         grid_for(s.rows, 64),
         Cost { flops: r * z * (d * d + 10.0), bytes: 4.0 * r * z * (d * d + d + 2.0) },
+    )
+}
+
+/// Outputs of [`mixture_nll_grad`].
+pub struct MixtureNllGradOut<'a> {
+    /// `log q(a_r|s_r)`, `[R]`.
+    pub log_q: Span<'a>,
+    /// `∂loss/∂μ`, `[R, Z, d]`.
+    pub d_mean: Span<'a>,
+    /// `∂loss/∂L`, `[R, Z, d, d]`.
+    pub d_chol: Span<'a>,
+}
+
+/// Records the gradient of the mixture NLL of one data action per state with respect to the
+/// experts (see [`crate::cpu::gaussian::mixture_nll_grad`]).
+///
+/// # Errors
+/// Unsupported sizes; kernel compilation or dispatch errors.
+pub fn mixture_nll_grad(
+    gpu: &Gpu,
+    s: &ExpertShape,
+    mean: Span,
+    chol: Span,
+    log_g: Span,
+    actions: Span,
+    out: MixtureNllGradOut,
+) -> Result<()> {
+    check_dims("mixture_nll_grad", s.dim, s.experts)?;
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct P {
+        u: [u32; 8],
+        inv_r: f32,
+        pad: [u32; 3],
+    }
+    let p = P {
+        u: [s.rows as u32, mean.off, chol.off, log_g.off, actions.off, out.log_q.off, out.d_mean.off, out.d_chol.off],
+        inv_r: 1.0 / s.rows as f32,
+        pad: [0; 3],
+    };
+    let (d, z, r) = (s.dim as f64, s.experts as f64, s.rows as f64);
+    launch(
+        gpu,
+        &MIXTURE_NLL_GRAD,
+        &[("D", s.dim as u32), ("Z", s.experts as u32)],
+        &[],
+        &[mean.buf, chol.buf, log_g.buf, actions.buf, out.log_q.buf, out.d_mean.buf, out.d_chol.buf],
+        &p,
+        grid_for(s.rows, 64),
+        Cost { flops: r * z * (3.0 * d * d + 12.0), bytes: 4.0 * r * z * (2.0 * d * d + 2.0 * d + 2.0) },
     )
 }

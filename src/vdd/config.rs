@@ -73,6 +73,13 @@ pub struct VddConfig {
     /// FIXME in its source): an expert the gating has dropped at a state stops learning
     /// there, so once the gating concentrates the other experts never reach the other modes.
     pub uniform_expert_weights: bool,
+    /// EM warm-start iterations before distillation (0: none, as the reference): each fits
+    /// the experts (means, Cholesky factors and backbone) by maximum likelihood to dataset
+    /// actions with the gates held constant, then runs the usual gating update, both at the
+    /// constant learning rates `lr` and `gating_lr`. It puts experts on every mode the
+    /// demonstrations show at each state before the reverse-KL distillation starts; the
+    /// student is evaluated after it (iteration 0) and the teacher takes over from there.
+    pub warm_start: u64,
     /// Evaluate (and keep the best parameters) every this many iterations (0: only at the end).
     pub eval_every: u64,
     /// Samples per evaluation.
@@ -105,6 +112,7 @@ impl Default for VddConfig {
             noise: None,
             use_responsibilities: true,
             uniform_expert_weights: false,
+            warm_start: 0,
             eval_every: 100,
             eval_samples: 2000,
         }

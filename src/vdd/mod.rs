@@ -18,7 +18,8 @@ pub use config::{MeanInitKind, VddConfig};
 pub use kmeans::{kmeans, kmeans_best};
 pub use score::{AnalyticData, DistillData, ScoreSource};
 pub use trainer::{
-    distill, expert_update, gating_update, init_student, Evaluate, ExpertTerms, Progress, TrainReport, UpdateShape,
+    distill, expert_update, gating_update, init_student, warm_start_update, Evaluate, ExpertTerms, Progress,
+    TrainReport, UpdateShape,
 };
 
 use crate::cpu::rng::HostRng;

@@ -30,6 +30,9 @@ pub struct Progress {
     pub log_resp: f64,
     /// Gating cross-entropy batch: mean `−log q(a_data|s)` (None with a fixed gating).
     pub data_nll: Option<f64>,
+    /// An EM warm-start iteration ([`VddConfig::warm_start`]; `iter` counts those separately
+    /// and `log_resp` is 0).
+    pub warm: bool,
 }
 
 /// What a finished run reports.
@@ -195,6 +198,44 @@ pub fn gating_update(
     Ok(-nll.item()?)
 }
 
+/// One EM warm-start expert step's gradients (no optimiser step): the student's forward pass
+/// at `obs`, the gradient of the mixture NLL of the dataset actions `actions` (`[B, T, d]`,
+/// normalised) with the gates constant (the learned ones, or uniform as `uniform_weights`
+/// says), back into heads and backbone. Returns the batch's mean `−log q(a|s)`.
+///
+/// # Errors
+/// Shape and device errors.
+pub fn warm_start_update(
+    student: &Student,
+    obs: &[f64],
+    actions: &[f64],
+    shape: UpdateShape,
+    uniform_weights: bool,
+    seed: u64,
+    stream: u64,
+) -> Result<f64> {
+    let c = student.cfg();
+    let (z, d, sd) = (c.experts, c.act_dim, c.obs_dim);
+    let (b, t) = (shape.batch, shape.window);
+    let r = b * t;
+    let dev = student.device();
+    let tape = Tape::new(&student.store, true, seed ^ (stream << 20) ^ 0x3a);
+    let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, obs, &[b, t, sd])?))?;
+    let log_g = match &out.log_gates {
+        Some(g) if !uniform_weights => g.value().reshape(&[r, z])?,
+        _ => Tensor::full(&dev, &[r, z], -(z as f32).ln())?,
+    };
+    let (lq, dm, dl) = ops::mixture_nll_grad(
+        &out.mean.value().reshape(&[r, z, d])?,
+        &out.chol.value().reshape(&[r, z, d, d])?,
+        &log_g,
+        &Tensor::from_f64(&dev, actions, &[r, d])?,
+    )?;
+    let nll = ops::reduce(&lq, Reduce::Mean)?;
+    tape.backward_many(&[(&out.mean, dm.reshape(out.mean.shape())?), (&out.chol, dl.reshape(out.chol.shape())?)])?;
+    Ok(-nll.item()?)
+}
+
 /// Evaluation hook: a score of the current student (lower is better), or None to skip.
 pub type Evaluate<'h> = &'h mut dyn FnMut(&Student, u64) -> Result<Option<f64>>;
 
@@ -260,6 +301,38 @@ pub fn distill(
             checkpoint.map(|p| format!("; the last good checkpoint {} is kept", p.display())).unwrap_or_default()
         ),
     };
+    if cfg.warm_start > 0 {
+        let mut opt_w = Adam::for_params(store, &expert_ids, adam(cfg.lr))?;
+        for it in 1..=cfg.warm_start {
+            let (obs, acts) = data.batch(b, &mut rng);
+            let nv = warm_start_update(student, &obs, &acts, shape, cfg.uniform_expert_weights, seed, it)?;
+            if !nv.is_finite() {
+                return Err(diverged(it, "the warm start's negative log-likelihood of the data batch", nv));
+            }
+            opt_w.step(store, cfg.lr)?;
+            if let Some(opt) = opt_g.as_mut() {
+                let (obs, acts) = data.batch(b, &mut rng);
+                let gv = gating_update(student, &obs, &acts, shape, seed, u64::MAX - it)?;
+                if !gv.is_finite() {
+                    return Err(diverged(it, "the warm start's gating negative log-likelihood", gv));
+                }
+                opt.step(store, cfg.gating_lr)?;
+            }
+            progress(&Progress { iter: it, total: cfg.warm_start, log_resp: 0.0, data_nll: Some(nv), warm: true });
+        }
+        if cfg.eval_every > 0 {
+            if let Some(score) = evaluate(student, 0)? {
+                if !score.is_finite() {
+                    return Err(diverged(0, "the evaluation score after the warm start", score));
+                }
+                report.history.push((0, score));
+                report.best_score = Some(score);
+                let vals = store.flat().to_vec()?;
+                save(student, Some(&vals), 0, Some(score))?;
+                best = Some(vals);
+            }
+        }
+    }
     for it in 1..=cfg.iters {
         let mut log_resp = 0.0;
         for _ in 0..cfg.cmp_steps {
@@ -286,7 +359,7 @@ pub fn distill(
             }
         }
         report.iters = it;
-        progress(&Progress { iter: it, total: cfg.iters, log_resp, data_nll });
+        progress(&Progress { iter: it, total: cfg.iters, log_resp, data_nll, warm: false });
         let due = (cfg.eval_every > 0 && it % cfg.eval_every == 0) || it == cfg.iters;
         if due {
             if let Some(score) = evaluate(student, it)? {

@@ -221,3 +221,47 @@ pub fn mixture_log_prob(mean: &Tensor, chol: &Tensor, log_g: &Tensor, actions: &
         d => by_precision!(d, mixture_log_prob_cpu(&s, [mean, chol, log_g, actions])),
     }
 }
+
+fn mixture_nll_grad_cpu<T: Elem>(s: &ExpertShape, ts: [&Tensor; 4]) -> Result<(Tensor, Tensor, Tensor)> {
+    let [m, l, g, a] = ts.map(T::view);
+    let (z, d) = (s.experts, s.dim);
+    let mut lq = vec![T::zero(); s.rows];
+    let mut dm = vec![T::zero(); s.rows * z * d];
+    let mut dl = vec![T::zero(); s.rows * z * d * d];
+    cpu::mixture_nll_grad(s, &m, &l, &g, &a, &mut lq, &mut dm, &mut dl);
+    Ok((T::tensor(lq, &[s.rows]), T::tensor(dm, &[s.rows, z, d]), T::tensor(dl, &[s.rows, z, d, d])))
+}
+
+/// The mixture log-density `log q(a_r|s_r)` of one data action per state and the gradient of
+/// the mean negative log-likelihood `−1/R Σ_r log q(a_r|s_r)` with respect to the experts'
+/// means and Cholesky factors, the gates held constant (the EM warm start's expert step).
+/// Returns `(log_q [R], d_mean [R, Z, d], d_chol [R, Z, d, d])`; `d_chol` is zero above the
+/// diagonal.
+///
+/// # Shapes
+/// `mean: [R, Z, d]`, `chol: [R, Z, d, d]`, `log_g: [R, Z]`, `actions: [R, d]`.
+///
+/// # Errors
+/// [`Error::Shape`] on inconsistent shapes; device mismatch; GPU errors.
+pub fn mixture_nll_grad(
+    mean: &Tensor,
+    chol: &Tensor,
+    log_g: &Tensor,
+    actions: &Tensor,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let op = "mixture_nll_grad";
+    let s = expert_shape(op, mean, chol, Some(log_g), 1)?;
+    expect(op, "actions", actions, &[s.rows, s.dim])?;
+    match same_device(op, &[mean, chol, log_g, actions])? {
+        Device::Gpu(g) => {
+            let (z, d) = (s.experts, s.dim);
+            let lq = Tensor::uninit(&g, &[s.rows])?;
+            let dm = Tensor::uninit(&g, &[s.rows, z, d])?;
+            let dl = Tensor::uninit(&g, &[s.rows, z, d, d])?;
+            let out = k::MixtureNllGradOut { log_q: span(&lq), d_mean: span(&dm), d_chol: span(&dl) };
+            k::mixture_nll_grad(&g, &s, span(mean), span(chol), span(log_g), span(actions), out)?;
+            Ok((lq, dm, dl))
+        }
+        d => by_precision!(d, mixture_nll_grad_cpu(&s, [mean, chol, log_g, actions])),
+    }
+}
