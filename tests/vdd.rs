@@ -178,11 +178,12 @@ fn the_em_warm_start_alone_fits_the_state_dependent_modes_of_cond_ring() {
     // so one VDD iteration at a negligible rate leaves a student that already follows the state.
     let task = AnalyticTask::cond_ring();
     let mut cfg = defaults(&task);
-    cfg.lr = 3e-3;
+    cfg.lr = 1e-9;
     cfg.iters = 1;
-    let cold = run(&task, &VddConfig { lr: 1e-9, ..cfg.clone() }, 0);
+    let cold = run(&task, &cfg, 0);
     cfg.warm_start = 1500;
-    let warm = run(&task, &VddConfig { lr: 3e-3, ..cfg.clone() }, 0);
+    cfg.warm_start_lr = 3e-3;
+    let warm = run(&task, &cfg, 0);
     eprintln!(
         "cold: coverage {} forward KL {:?}; warm: coverage {} (all at {}/16), forward KL {:?}",
         cold.eval.modes_covered,
@@ -335,12 +336,14 @@ fn the_shipped_avoiding_reference_config_restores_spec_2_8() {
     assert_eq!((cfg.batch, cfg.samples, cfg.experts), (1024, 2, 8));
     assert_eq!((cfg.lr, cfg.gating_lr), (1e-4, 1e-4));
     assert!(!cfg.uniform_expert_weights && cfg.full_cov && cfg.learn_gating);
+    assert_eq!(cfg.warm_start, 0, "the reference has no warm start");
     assert_eq!(cfg.head.gain, 0.01);
     assert_eq!((cfg.head.hidden, cfg.head.layers, cfg.head.residual), (512, 1, false));
     assert_eq!(cfg.noise, Some([0.2, 0.5]));
     // Only the run differs from the task default, never the architecture.
     assert_eq!((cfg.gpt, cfg.gating_hidden, cfg.gating_layers), (base.gpt, base.gating_hidden, base.gating_layers));
-    assert!(base.uniform_expert_weights && base.iters == 1000 && base.batch == 256);
+    assert!(base.uniform_expert_weights && base.iters == 500 && base.batch == 256 && base.warm_start == 1500);
+    assert_eq!(base.noise, Some([0.5, 1.0]));
 }
 
 #[test]

@@ -47,11 +47,11 @@ pub struct Args {
     /// Gating (default per task: uniform for ring, else learned).
     #[arg(long, value_enum)]
     pub gating: Option<Gating>,
-    /// Iterations (default per task: 600, cond-ring 6000, avoiding 1000).
+    /// Iterations (default per task: 600, cond-ring 6000, avoiding 500 after a warm start of 1500).
     #[arg(long)]
     pub iters: Option<u64>,
     /// Noise range `lo,hi` of the score: σ of the smoothed exact score, or of the teacher query
-    /// (default: none for exact, 0.2,0.5 for teachers).
+    /// (default: none for exact, 0.2,0.5 for teachers; avoiding 0.5,1).
     #[arg(long)]
     pub sigma: Option<String>,
     /// Expert mean initialisation.

@@ -302,14 +302,14 @@ pub fn distill(
         ),
     };
     if cfg.warm_start > 0 {
-        let mut opt_w = Adam::for_params(store, &expert_ids, adam(cfg.lr))?;
+        let mut opt_w = Adam::for_params(store, &expert_ids, adam(cfg.warm_start_lr))?;
         for it in 1..=cfg.warm_start {
             let (obs, acts) = data.batch(b, &mut rng);
             let nv = warm_start_update(student, &obs, &acts, shape, cfg.uniform_expert_weights, seed, it)?;
             if !nv.is_finite() {
                 return Err(diverged(it, "the warm start's negative log-likelihood of the data batch", nv));
             }
-            opt_w.step(store, cfg.lr)?;
+            opt_w.step(store, cfg.warm_start_lr)?;
             if let Some(opt) = opt_g.as_mut() {
                 let (obs, acts) = data.batch(b, &mut rng);
                 let gv = gating_update(student, &obs, &acts, shape, seed, u64::MAX - it)?;
@@ -326,10 +326,6 @@ pub fn distill(
                     return Err(diverged(0, "the evaluation score after the warm start", score));
                 }
                 report.history.push((0, score));
-                report.best_score = Some(score);
-                let vals = store.flat().to_vec()?;
-                save(student, Some(&vals), 0, Some(score))?;
-                best = Some(vals);
             }
         }
     }
