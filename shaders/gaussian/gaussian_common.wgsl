@@ -1,6 +1,6 @@
 // gaussian/gaussian_common.wgsl — log N(x; μ_k, L_k L_kᵀ) and its gradient from a Cholesky factor.
 //
-// Included by expert_grad.wgsl and mixture_log_prob.wgsl, which declare the module-scope
+// Included by expert_grad.wgsl, mixture_log_prob.wgsl and mixture_nll_grad.wgsl, which declare the module-scope
 // bindings `mean` ([R, Z, D]) and `chol` ([R, Z, D, D], lower, row-major) and the uniform `u`
 // with `mean_off`/`chol_off`. D (action dimension) is a define.
 // Math: y = L⁻¹(x − μ), log N = −½‖y‖² − Σ log L_ii − ½ D log 2π, ∇ₓ log N = −L⁻ᵀ y.

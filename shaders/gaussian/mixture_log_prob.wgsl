@@ -5,7 +5,7 @@
 //   d_log_g[r,z] = −exp(lp_z − log_q[r]) · w_norm   (w_norm = 1/(R·Z), responsibilities constant).
 // Layout: mean [R, Z, D], chol [R, Z, D, D], log_g [R, Z], actions [R, D]; out log_q [R],
 // d_log_g [R, Z]. Defines D, Z. One invocation per state r.
-// Dispatch: kernels::grid_for(R, WG).
+// Dispatch: kernels::grid_for(R, WG). Includes gaussian_common.wgsl, mixture_common.wgsl.
 // CPU twin: cpu::gaussian::mixture_log_prob.
 
 struct Params {
@@ -30,23 +30,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (r >= u.rows) {
         return;
     }
-    var a: array<f32, D>;
-    for (var i = 0u; i < D; i++) {
-        a[i] = actions[u.a_off + r * D + i];
-    }
-    var lp: array<f32, Z>;
-    var m = NEG_INF;
+    let mix = mixture_lp(r);
+    log_q[u.q_off + r] = mix.lse;
     for (var k = 0u; k < Z; k++) {
-        lp[k] = log_g[u.g_off + r * Z + k] + log_n(r * Z + k, a).lp;
-        m = max(m, lp[k]);
-    }
-    var total = 0.0;
-    for (var k = 0u; k < Z; k++) {
-        total += exp(lp[k] - m);
-    }
-    let lse = m + log(total);
-    log_q[u.q_off + r] = lse;
-    for (var k = 0u; k < Z; k++) {
-        d_log_g[u.dg_off + r * Z + k] = -exp(lp[k] - lse) * u.w_norm;
+        d_log_g[u.dg_off + r * Z + k] = -exp(mix.lp[k] - mix.lse) * u.w_norm;
     }
 }

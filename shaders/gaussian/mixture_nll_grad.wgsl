@@ -6,7 +6,7 @@
 //   d_mean[r,z,i] = ρ_z gr_i / R;  d_chol[r,z,i,j] = ρ_z (gr_i y_j + δ_ij / L_ii) / R for j ≤ i, 0 above.
 // Layout: mean [R, Z, D], chol [R, Z, D, D], log_g [R, Z], actions [R, D]; out log_q [R],
 // d_mean [R, Z, D], d_chol [R, Z, D, D]. Defines D, Z. One invocation per state r.
-// Dispatch: kernels::grid_for(R, WG).
+// Dispatch: kernels::grid_for(R, WG). Includes gaussian_common.wgsl, mixture_common.wgsl.
 // CPU twin: cpu::gaussian::mixture_nll_grad.
 
 struct Params {
@@ -33,26 +33,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (r >= u.rows) {
         return;
     }
-    var a: array<f32, D>;
-    for (var i = 0u; i < D; i++) {
-        a[i] = actions[u.a_off + r * D + i];
-    }
-    var lp: array<f32, Z>;
-    var m = NEG_INF;
-    for (var k = 0u; k < Z; k++) {
-        lp[k] = log_g[u.g_off + r * Z + k] + log_n(r * Z + k, a).lp;
-        m = max(m, lp[k]);
-    }
-    var total = 0.0;
-    for (var k = 0u; k < Z; k++) {
-        total += exp(lp[k] - m);
-    }
-    let lse = m + log(total);
-    log_q[u.q_off + r] = lse;
+    let mix = mixture_lp(r);
+    log_q[u.q_off + r] = mix.lse;
     for (var k = 0u; k < Z; k++) {
         let rk = r * Z + k;
-        let c = exp(lp[k] - lse) * u.inv_r;
-        let gr = log_n(rk, a).grad;
+        let c = exp(mix.lp[k] - mix.lse) * u.inv_r;
+        let gr = log_n(rk, mix.a).grad;
         let lb = u.chol_off + rk * D * D;
         for (var i = 0u; i < D; i++) {
             d_mean[u.dm_off + rk * D + i] = c * gr[i];

@@ -266,6 +266,36 @@ pub fn expert_grad<T: Real>(
     }
 }
 
+/// The joint log-densities `lp[z] = log g_z + log N_z(a_r)` of state `r`'s action and their
+/// logsumexp `log q(a_r|s_r)`, which it returns; `grad[z·d..][..d]` receives `∇ₐ log N_z`.
+/// The shared front of [`mixture_log_prob`] and [`mixture_nll_grad`] (GPU twin:
+/// `mixture_lp` in `shaders/gaussian/mixture_common.wgsl`).
+///
+/// # Shapes
+/// As [`mixture_log_prob`]; `lp: [Z]`, `grad: [Z, d]`.
+#[allow(clippy::too_many_arguments)]
+fn mixture_lp<T: Real>(
+    s: &ExpertShape,
+    r: usize,
+    mean: &[T],
+    chol: &[T],
+    log_g: &[T],
+    actions: &[T],
+    lp: &mut [T],
+    grad: &mut [T],
+) -> T {
+    let (z, d) = (s.experts, s.dim);
+    let a = &actions[r * d..][..d];
+    let mut m = T::neg_infinity();
+    for k in 0..z {
+        let rk = r * z + k;
+        let g = &mut grad[k * d..][..d];
+        lp[k] = log_g[rk] + component(&chol[rk * d * d..][..d * d], &mean[rk * d..][..d], a, d, g);
+        m = m.max(lp[k]);
+    }
+    m + lp.iter().map(|&x| (x - m).exp()).sum::<T>().ln()
+}
+
 /// Mixture log-density of one action per state and the gradient of the gating cross-entropy
 /// (spec §2.5) against the responsibilities of that action:
 /// `log_q[r] = logsumexp_z(log g_z + log N_z(a_r))`, `resp_z = exp(log g_z + log N_z − log_q)`
@@ -288,16 +318,9 @@ pub fn mixture_log_prob<T: Real>(
     let (z, d) = (s.experts, s.dim);
     let w_norm = T::of(1.0 / (s.rows * z) as f64);
     let mut lp = vec![T::zero(); z];
-    let mut scratch = vec![T::zero(); d];
+    let mut grad = vec![T::zero(); z * d];
     for r in 0..s.rows {
-        let a = &actions[r * d..][..d];
-        let mut m = T::neg_infinity();
-        for k in 0..z {
-            let rk = r * z + k;
-            lp[k] = log_g[rk] + component(&chol[rk * d * d..][..d * d], &mean[rk * d..][..d], a, d, &mut scratch);
-            m = m.max(lp[k]);
-        }
-        let lse = m + lp.iter().map(|&x| (x - m).exp()).sum::<T>().ln();
+        let lse = mixture_lp(s, r, mean, chol, log_g, actions, &mut lp, &mut grad);
         log_q[r] = lse;
         for k in 0..z {
             d_log_g[r * z + k] = -(lp[k] - lse).exp() * w_norm;
@@ -331,15 +354,7 @@ pub fn mixture_nll_grad<T: Real>(
     let mut lp = vec![T::zero(); z];
     let mut grad = vec![T::zero(); z * d];
     for r in 0..s.rows {
-        let a = &actions[r * d..][..d];
-        let mut m = T::neg_infinity();
-        for k in 0..z {
-            let rk = r * z + k;
-            let g = &mut grad[k * d..][..d];
-            lp[k] = log_g[rk] + component(&chol[rk * d * d..][..d * d], &mean[rk * d..][..d], a, d, g);
-            m = m.max(lp[k]);
-        }
-        let lse = m + lp.iter().map(|&x| (x - m).exp()).sum::<T>().ln();
+        let lse = mixture_lp(s, r, mean, chol, log_g, actions, &mut lp, &mut grad);
         log_q[r] = lse;
         for k in 0..z {
             let rk = r * z + k;

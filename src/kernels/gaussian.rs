@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 
 const COMMON: Source = shader!("gaussian/gaussian_common.wgsl");
+const MIXTURE: Source = shader!("gaussian/mixture_common.wgsl");
 
 /// Largest action dimension and expert count the kernels are specialised for.
 pub const MAX_DIM: usize = 16;
@@ -45,7 +46,7 @@ pub const EXPERT_GRAD: Kernel = Kernel {
 /// Mixture log-density and gating cross-entropy gradient.
 pub const MIXTURE_LOG_PROB: Kernel = Kernel {
     source: shader!("gaussian/mixture_log_prob.wgsl"),
-    includes: &[COMMON],
+    includes: &[COMMON, MIXTURE],
     entry: "main",
     storage: &[R, R, R, R, W, W],
     variants: DZ_VARIANTS,
@@ -54,7 +55,7 @@ pub const MIXTURE_LOG_PROB: Kernel = Kernel {
 /// Gradient of the mixture NLL of data actions with respect to the experts.
 pub const MIXTURE_NLL_GRAD: Kernel = Kernel {
     source: shader!("gaussian/mixture_nll_grad.wgsl"),
-    includes: &[COMMON],
+    includes: &[COMMON, MIXTURE],
     entry: "main",
     storage: &[R, R, R, R, W, W, W],
     variants: DZ_VARIANTS,

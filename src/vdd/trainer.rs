@@ -13,7 +13,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::io::Normalization;
 use crate::kernels::rng::Dist;
-use crate::moe::{MeanInit, Student, StudentConfig};
+use crate::moe::{MeanInit, Student, StudentConfig, StudentOut};
 use crate::nn::{Adam, AdamConfig, LinearDecay};
 use crate::tensor::{ops, Tensor};
 use std::path::Path;
@@ -118,6 +118,38 @@ impl ExpertTerms {
     }
 }
 
+/// The student's forward pass at `obs` (`[B, T, obs_dim]`, normalised) on a fresh training
+/// tape seeded from `(seed, stream, salt)`, with the means and Cholesky factors viewed per row.
+///
+/// # Shapes
+/// Returns `(tape, out, mean [B·T, Z, d], chol [B·T, Z, d, d])`.
+fn forward_rows<'s>(
+    student: &'s Student,
+    obs: &[f64],
+    shape: UpdateShape,
+    seed: u64,
+    stream: u64,
+    salt: u64,
+) -> Result<(Tape<'s>, StudentOut, Tensor, Tensor)> {
+    let c = student.cfg();
+    let (z, d, r) = (c.experts, c.act_dim, shape.batch * shape.window);
+    let tape = Tape::new(&student.store, true, seed ^ (stream << 20) ^ salt);
+    let x = Tensor::from_f64(&student.device(), obs, &[shape.batch, shape.window, c.obs_dim])?;
+    let out = student.net.forward(&tape, &tape.constant(x))?;
+    let mean = out.mean.value().reshape(&[r, z, d])?;
+    let chol = out.chol.value().reshape(&[r, z, d, d])?;
+    Ok((tape, out, mean, chol))
+}
+
+/// The log-gates weighting the experts' losses (`[R, Z]`): the gating's, or uniform ones when
+/// `uniform` is set or the gating is fixed.
+fn expert_log_gates(out: &StudentOut, dev: &Device, r: usize, z: usize, uniform: bool) -> Result<Tensor> {
+    match &out.log_gates {
+        Some(g) if !uniform => g.value().reshape(&[r, z]),
+        _ => Tensor::full(dev, &[r, z], -(z as f32).ln()),
+    }
+}
+
 /// One expert update's gradients (no optimiser step): the student's forward pass at `obs`
 /// (`[B, T, obs_dim]`, normalised), `V` samples per expert with noise from stream
 /// `(seed, stream)`, the score at them, the fused closed-form gradient of the per-expert bound
@@ -139,18 +171,12 @@ pub fn expert_update(
     rng: &mut HostRng,
 ) -> Result<f64> {
     let c = student.cfg();
-    let (z, d, sd) = (c.experts, c.act_dim, c.obs_dim);
+    let (z, d) = (c.experts, c.act_dim);
     let UpdateShape { batch: b, window: t, samples: v } = shape;
     let r = b * t;
     let dev = student.device();
-    let tape = Tape::new(&student.store, true, seed ^ (stream << 20) ^ 0xe);
-    let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, obs, &[b, t, sd])?))?;
-    let mean = out.mean.value().reshape(&[r, z, d])?;
-    let chol = out.chol.value().reshape(&[r, z, d, d])?;
-    let log_g = match &out.log_gates {
-        Some(g) if !terms.uniform_weights => g.value().reshape(&[r, z])?,
-        _ => Tensor::full(&dev, &[r, z], -(z as f32).ln())?,
-    };
+    let (tape, out, mean, chol) = forward_rows(student, obs, shape, seed, stream, 0xe)?;
+    let log_g = expert_log_gates(&out, &dev, r, z, terms.uniform_weights)?;
     let eps = ops::random(&dev, &[r, z, v, d], Dist::Normal { mean: 0.0, std: 1.0 }, seed, (stream + 1) << 32)?;
     let a = ops::expert_sample(&mean, &chol, &eps)?;
     let score = source.score(obs, &a.reshape(&[b, t, z, v, d])?, rng)?.reshape(&[r, z, v, d])?;
@@ -178,21 +204,14 @@ pub fn gating_update(
     stream: u64,
 ) -> Result<f64> {
     let c = student.cfg();
-    let (z, d, sd) = (c.experts, c.act_dim, c.obs_dim);
-    let (b, t) = (shape.batch, shape.window);
-    let r = b * t;
-    let dev = student.device();
-    let tape = Tape::new(&student.store, true, seed ^ (stream << 20) ^ 0x9);
-    let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, obs, &[b, t, sd])?))?;
+    let (z, d) = (c.experts, c.act_dim);
+    let r = shape.batch * shape.window;
+    let (tape, out, mean, chol) = forward_rows(student, obs, shape, seed, stream, 0x9)?;
     let Some(lg) = out.log_gates.as_ref() else {
         return Err(Error::invalid("gating update", "the student's gating is fixed"));
     };
-    let (lq, dlg) = ops::mixture_log_prob(
-        &out.mean.value().reshape(&[r, z, d])?,
-        &out.chol.value().reshape(&[r, z, d, d])?,
-        &lg.value().reshape(&[r, z])?,
-        &Tensor::from_f64(&dev, actions, &[r, d])?,
-    )?;
+    let acts = Tensor::from_f64(&student.device(), actions, &[r, d])?;
+    let (lq, dlg) = ops::mixture_log_prob(&mean, &chol, &lg.value().reshape(&[r, z])?, &acts)?;
     let nll = ops::reduce(&lq, Reduce::Mean)?;
     tape.backward_many(&[(lg, dlg.reshape(lg.shape())?)])?;
     Ok(-nll.item()?)
@@ -215,22 +234,13 @@ pub fn warm_start_update(
     stream: u64,
 ) -> Result<f64> {
     let c = student.cfg();
-    let (z, d, sd) = (c.experts, c.act_dim, c.obs_dim);
-    let (b, t) = (shape.batch, shape.window);
-    let r = b * t;
+    let (z, d) = (c.experts, c.act_dim);
+    let r = shape.batch * shape.window;
     let dev = student.device();
-    let tape = Tape::new(&student.store, true, seed ^ (stream << 20) ^ 0x3a);
-    let out = student.net.forward(&tape, &tape.constant(Tensor::from_f64(&dev, obs, &[b, t, sd])?))?;
-    let log_g = match &out.log_gates {
-        Some(g) if !uniform_weights => g.value().reshape(&[r, z])?,
-        _ => Tensor::full(&dev, &[r, z], -(z as f32).ln())?,
-    };
-    let (lq, dm, dl) = ops::mixture_nll_grad(
-        &out.mean.value().reshape(&[r, z, d])?,
-        &out.chol.value().reshape(&[r, z, d, d])?,
-        &log_g,
-        &Tensor::from_f64(&dev, actions, &[r, d])?,
-    )?;
+    let (tape, out, mean, chol) = forward_rows(student, obs, shape, seed, stream, 0x3a)?;
+    let log_g = expert_log_gates(&out, &dev, r, z, uniform_weights)?;
+    let acts = Tensor::from_f64(&dev, actions, &[r, d])?;
+    let (lq, dm, dl) = ops::mixture_nll_grad(&mean, &chol, &log_g, &acts)?;
     let nll = ops::reduce(&lq, Reduce::Mean)?;
     tape.backward_many(&[(&out.mean, dm.reshape(out.mean.shape())?), (&out.chol, dl.reshape(out.chol.shape())?)])?;
     Ok(-nll.item()?)
