@@ -34,6 +34,7 @@ impl Drop for CpuScope {
                 let ns = |t: Instant| t.duration_since(*origin).as_nanos() as f64;
                 v.push(KernelTiming {
                     label: self.label.to_string(),
+                    variant: String::new(),
                     start_ns: ns(start),
                     end_ns: ns(end),
                     flops: 0.0,

@@ -27,10 +27,12 @@ fn gpu_profiler_times_every_dispatch() {
         assert!(!t.label.is_empty() && t.label.ends_with(":main"), "label {:?}", t.label);
         assert!(t.end_ns >= t.start_ns && t.start_ns > 0.0, "{t:?}");
         assert!(t.bytes > 0.0, "{t:?} has no cost estimate");
+        assert!(t.variant.contains("|grid "), "variant {:?} lacks the grid", t.variant);
     }
     assert!(timings.windows(2).all(|w| w[1].start_ns >= w[0].start_ns), "timings out of recording order");
     let gemm = timings.iter().find(|t| t.label.starts_with("matmul/")).expect("a GEMM dispatch");
     assert_eq!(gemm.flops, 2.0 * 64.0 * 72.0 * 72.0);
+    assert!(gemm.variant.contains("TRANS_A=0,") && gemm.variant.contains("TRANS_B=0,"), "gemm variant {:?}", gemm.variant);
     // Stopping twice is an error, not a panic.
     assert!(gpu.stop_profiling().is_err());
 }

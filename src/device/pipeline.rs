@@ -50,6 +50,11 @@ impl Pipeline {
     pub fn name(&self) -> &str {
         self.key.split('|').next().unwrap_or(&self.key)
     }
+
+    /// The defines and overrides part of the key (after the first `|`).
+    pub fn variant(&self) -> &str {
+        self.key.split_once('|').map_or("", |(_, v)| v)
+    }
 }
 
 fn layout_entries(storage: &[Access], params_size: u64) -> Vec<wgpu::BindGroupLayoutEntry> {

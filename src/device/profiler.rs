@@ -15,6 +15,9 @@ const SET_SIZE: u32 = 4096;
 pub struct KernelTiming {
     /// Kernel name (`family/file.wgsl`).
     pub label: String,
+    /// The variant: the kernel's defines and overrides and the workgroup grid (e.g.
+    /// `TM=32,TN4=2,TRANS_A=1,…|WG=64,|grid 3x80x1`); empty for CPU ops.
+    pub variant: String,
     /// Start, nanoseconds on the adapter's clock.
     pub start_ns: f64,
     /// End, nanoseconds.
@@ -34,7 +37,7 @@ impl KernelTiming {
 
 struct Pending {
     readback: wgpu::Buffer,
-    records: Vec<(String, f64, f64)>,
+    records: Vec<(String, String, f64, f64)>,
 }
 
 /// Where the next dispatch's timestamps go.
@@ -48,7 +51,7 @@ pub(crate) struct Profiler {
     pub inside_passes: bool,
     sets: Vec<wgpu::QuerySet>,
     used: u32,
-    records: Vec<(String, f64, f64)>,
+    records: Vec<(String, String, f64, f64)>,
     pending: Vec<Pending>,
     period_ns: f64,
 }
@@ -65,8 +68,8 @@ impl Profiler {
         }
     }
 
-    /// Reserves two queries for a dispatch labelled `label`.
-    pub(crate) fn reserve(&mut self, device: &wgpu::Device, label: &str, flops: f64, bytes: f64) -> Slot {
+    /// Reserves two queries for a dispatch labelled `label` (of variant `variant`).
+    pub(crate) fn reserve(&mut self, device: &wgpu::Device, label: &str, variant: String, flops: f64, bytes: f64) -> Slot {
         let set_index = (self.used / SET_SIZE) as usize;
         if set_index == self.sets.len() {
             self.sets.push(device.create_query_set(&wgpu::QuerySetDescriptor {
@@ -77,7 +80,7 @@ impl Profiler {
         }
         let local = self.used % SET_SIZE;
         self.used += 2;
-        self.records.push((label.to_string(), flops, bytes));
+        self.records.push((label.to_string(), variant, flops, bytes));
         Slot { set: self.sets[set_index].clone(), begin: local, end: local + 1 }
     }
 
@@ -126,10 +129,11 @@ impl Profiler {
             rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
             let ticks: Vec<u64> =
                 bytemuck::pod_collect_to_vec(&p.readback.slice(..).get_mapped_range().map_err(|e| e.to_string())?);
-            for (i, (label, flops, bytes)) in p.records.into_iter().enumerate() {
+            for (i, (label, variant, flops, bytes)) in p.records.into_iter().enumerate() {
                 let (b, e) = (ticks[2 * i], ticks[2 * i + 1]);
                 out.push(KernelTiming {
                     label,
+                    variant,
                     start_ns: b as f64 * self.period_ns,
                     end_ns: e.wrapping_sub(b) as f64 * self.period_ns + b as f64 * self.period_ns,
                     flops,

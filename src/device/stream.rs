@@ -145,7 +145,11 @@ impl Stream {
             entries: &entries,
         });
         let slot =
-            self.profiler.as_mut().map(|p| (p.inside_passes, p.reserve(device, d.pipeline.name(), d.flops, d.bytes)));
+            self.profiler.as_mut().map(|p| (p.inside_passes, {
+            let [x, y, z] = d.workgroups;
+            let variant = format!("{}|grid {x}x{y}x{z}", d.pipeline.variant());
+            p.reserve(device, d.pipeline.name(), variant, d.flops, d.bytes)
+        }));
         match slot {
             Some((false, slot)) => {
                 // No timestamps inside passes: this dispatch gets a pass of its own.

@@ -143,7 +143,7 @@ fn trace(path: &str, timings: &[KernelTiming]) -> Result<()> {
         .iter()
         .map(|t| {
             serde_json::json!({ "name": t.label, "ph": "X", "pid": 1, "tid": 1, "ts": (t.start_ns - t0) / 1e3, "dur": t.ns() / 1e3,
-                "args": { "flops": t.flops, "bytes": t.bytes } })
+                "args": { "flops": t.flops, "bytes": t.bytes, "variant": t.variant } })
         })
         .collect();
     let doc = serde_json::json!({ "traceEvents": events, "displayTimeUnit": "ms" });
@@ -192,15 +192,16 @@ fn run(name: &str, mut w: Box<dyn Step>, c: &Common) -> Result<()> {
         _ => profile::cpu_memory().peak_bytes,
     };
     if c.dispatches {
-        println!("{:>5} {:<40} {:>10} {:>12} {:>9} {:>8}", "#", "kernel", "µs", "MFLOP", "GFLOP/s", "GB/s");
+        println!("{:>5} {:<40} {:>10} {:>12} {:>9} {:>8}  variant", "#", "kernel", "µs", "MFLOP", "GFLOP/s", "GB/s");
         for (i, t) in timings.iter().enumerate() {
             println!(
-                "{i:>5} {:<40} {:>10.1} {:>12.2} {:>9.1} {:>8.2}",
+                "{i:>5} {:<40} {:>10.1} {:>12.2} {:>9.1} {:>8.2}  {}",
                 t.label,
                 t.ns() / 1e3,
                 t.flops / 1e6,
                 t.flops / t.ns().max(1.0),
-                t.bytes / t.ns().max(1.0)
+                t.bytes / t.ns().max(1.0),
+                t.variant
             );
         }
     }
