@@ -342,7 +342,7 @@ fn the_shipped_avoiding_reference_config_restores_spec_2_8() {
     assert_eq!(cfg.noise, Some([0.2, 0.5]));
     // Only the run differs from the task default, never the architecture.
     assert_eq!((cfg.gpt, cfg.gating_hidden, cfg.gating_layers), (base.gpt, base.gating_hidden, base.gating_layers));
-    assert!(base.uniform_expert_weights && base.iters == 500 && base.batch == 256 && base.warm_start == 1500);
+    assert!(base.uniform_expert_weights && base.iters == 500 && base.batch == 256 && base.warm_start == 3000);
     assert_eq!(base.noise, Some([0.5, 1.0]));
 }
 

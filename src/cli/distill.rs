@@ -47,7 +47,7 @@ pub struct Args {
     /// Gating (default per task: uniform for ring, else learned).
     #[arg(long, value_enum)]
     pub gating: Option<Gating>,
-    /// Iterations (default per task: 600, cond-ring 6000, avoiding 500 after a warm start of 1500).
+    /// Iterations (default per task: 600, cond-ring 6000, avoiding 500 after a warm start of 3000).
     #[arg(long)]
     pub iters: Option<u64>,
     /// Noise range `lo,hi` of the score: σ of the smoothed exact score, or of the teacher query

@@ -21,7 +21,7 @@ pub enum Preset {
     /// of 1000 iterations of 128 states with 250 VDD iterations at the full preset's settings
     /// gave a student of success 0.108).
     Quick,
-    /// The measured defaults (README): 15 000 teacher steps; a warm start of 1500 and 500
+    /// The measured defaults (README): 15 000 teacher steps; a warm start of 3000 and 500
     /// distillation iterations of 256 states.
     Full,
 }

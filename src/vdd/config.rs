@@ -146,7 +146,7 @@ impl VddConfig {
             }
             "avoiding" => {
                 // Spec §2.8, "Avoiding (BESO, dev)" architecture. The run is the measured one
-                // (README): an EM warm start of 1500 iterations on the demonstrations, then 500
+                // (README): an EM warm start of 3000 iterations on the demonstrations, then 500
                 // VDD iterations of 256 states at lr 1e-4 with the teacher queried at
                 // σ ~ U[0.5, 1], uniform expert weights and head gain 1.
                 // `configs/avoiding_reference.toml` restores the reference's 40 001 iterations of
@@ -157,7 +157,7 @@ impl VddConfig {
                 c.samples = 2;
                 c.lr = 1e-4;
                 c.gating_lr = 1e-3;
-                c.warm_start = 1500;
+                c.warm_start = 3000;
                 c.warm_start_lr = 1e-3;
                 c.uniform_expert_weights = true;
                 c.head = HeadConfig { hidden: 512, layers: 1, residual: false, act: Activation::Mish, gain: 1.0 };
