@@ -37,7 +37,8 @@ impl KernelTiming {
 
 struct Pending {
     readback: wgpu::Buffer,
-    records: Vec<(String, String, f64, f64)>,
+    /// One timing per dispatch, its times filled in by [`Profiler::collect`].
+    records: Vec<KernelTiming>,
 }
 
 /// Where the next dispatch's timestamps go.
@@ -51,7 +52,7 @@ pub(crate) struct Profiler {
     pub inside_passes: bool,
     sets: Vec<wgpu::QuerySet>,
     used: u32,
-    records: Vec<(String, String, f64, f64)>,
+    records: Vec<KernelTiming>,
     pending: Vec<Pending>,
     period_ns: f64,
 }
@@ -68,8 +69,9 @@ impl Profiler {
         }
     }
 
-    /// Reserves two queries for a dispatch labelled `label` (of variant `variant`).
-    pub(crate) fn reserve(&mut self, device: &wgpu::Device, label: &str, variant: String, flops: f64, bytes: f64) -> Slot {
+    /// Reserves two queries for a dispatch described by `timing` (its times are filled in when
+    /// the queries are read back).
+    pub(crate) fn reserve(&mut self, device: &wgpu::Device, timing: KernelTiming) -> Slot {
         let set_index = (self.used / SET_SIZE) as usize;
         if set_index == self.sets.len() {
             self.sets.push(device.create_query_set(&wgpu::QuerySetDescriptor {
@@ -80,7 +82,7 @@ impl Profiler {
         }
         let local = self.used % SET_SIZE;
         self.used += 2;
-        self.records.push((label.to_string(), variant, flops, bytes));
+        self.records.push(timing);
         Slot { set: self.sets[set_index].clone(), begin: local, end: local + 1 }
     }
 
@@ -129,16 +131,11 @@ impl Profiler {
             rx.recv().map_err(|e| e.to_string())?.map_err(|e| e.to_string())?;
             let ticks: Vec<u64> =
                 bytemuck::pod_collect_to_vec(&p.readback.slice(..).get_mapped_range().map_err(|e| e.to_string())?);
-            for (i, (label, variant, flops, bytes)) in p.records.into_iter().enumerate() {
+            for (i, mut t) in p.records.into_iter().enumerate() {
                 let (b, e) = (ticks[2 * i], ticks[2 * i + 1]);
-                out.push(KernelTiming {
-                    label,
-                    variant,
-                    start_ns: b as f64 * self.period_ns,
-                    end_ns: e.wrapping_sub(b) as f64 * self.period_ns + b as f64 * self.period_ns,
-                    flops,
-                    bytes,
-                });
+                t.start_ns = b as f64 * self.period_ns;
+                t.end_ns = e.wrapping_sub(b) as f64 * self.period_ns + t.start_ns;
+                out.push(t);
             }
         }
         Ok(out)

@@ -8,7 +8,7 @@
 
 use super::pipeline::Pipeline;
 use super::pool::GpuBuffer;
-use super::profiler::Profiler;
+use super::profiler::{KernelTiming, Profiler};
 use serde::Serialize;
 use std::num::NonZeroU64;
 
@@ -144,12 +144,18 @@ impl Stream {
             layout: &d.pipeline.layout,
             entries: &entries,
         });
-        let slot =
-            self.profiler.as_mut().map(|p| (p.inside_passes, {
+        let slot = self.profiler.as_mut().map(|p| {
             let [x, y, z] = d.workgroups;
-            let variant = format!("{}|grid {x}x{y}x{z}", d.pipeline.variant());
-            p.reserve(device, d.pipeline.name(), variant, d.flops, d.bytes)
-        }));
+            let timing = KernelTiming {
+                label: d.pipeline.name().to_string(),
+                variant: format!("{}|grid {x}x{y}x{z}", d.pipeline.variant()),
+                start_ns: 0.0,
+                end_ns: 0.0,
+                flops: d.flops,
+                bytes: d.bytes,
+            };
+            (p.inside_passes, p.reserve(device, timing))
+        });
         match slot {
             Some((false, slot)) => {
                 // No timestamps inside passes: this dispatch gets a pass of its own.
