@@ -16,6 +16,7 @@ pub mod layer_norm;
 pub mod optim;
 pub mod reduce;
 pub mod rng;
+pub mod transformer;
 
 use num_traits::Float;
 

@@ -21,6 +21,7 @@ pub mod optim;
 pub mod probe;
 pub mod reduce;
 pub mod rng;
+pub mod transformer;
 pub mod tuning;
 
 use crate::device::{Access, Dispatch, Gpu, GpuBuffer, PipelineSpecOwned};
@@ -79,6 +80,7 @@ pub fn all_kernels() -> Vec<Kernel> {
         probe::KERNELS,
         reduce::KERNELS,
         rng::KERNELS,
+        transformer::KERNELS,
     ]
     .concat()
 }

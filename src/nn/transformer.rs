@@ -4,7 +4,11 @@
 use super::{Init, LayerNorm, Linear, LinearInit, ParamBuilder, ParamId};
 use crate::autodiff::{Tape, Var};
 use crate::cpu::elementwise::Unary;
+use crate::cpu::transformer::GptPlan;
+use crate::device::Device;
 use crate::error::{Error, Result};
+use crate::kernels::transformer::supported;
+use crate::tensor::ops as t;
 
 /// Sizes and dropout rates of a [`Gpt`].
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -167,6 +171,9 @@ impl Gpt {
                 format!("tokens {s:?} for width {} and at most {} tokens", self.cfg.width, self.cfg.max_tokens),
             ));
         }
+        if let Some(y) = self.fused(tape, tokens, true)? {
+            return Ok(y);
+        }
         let x = tape.add(tokens, &self.positions(tape, s[1])?)?;
         self.forward_embedded(tape, &x)
     }
@@ -190,10 +197,62 @@ impl Gpt {
     /// # Errors
     /// Shape errors.
     pub fn forward_embedded(&self, tape: &Tape, x: &Var) -> Result<Var> {
+        if let Some(y) = self.fused(tape, x, false)? {
+            return Ok(y);
+        }
         let mut x = tape.dropout(x, self.cfg.embd_dropout)?;
         for b in &self.blocks {
             x = b.forward(tape, &x)?;
         }
         self.ln_f.forward(tape, &x)
+    }
+
+    /// The whole stack in one GPU dispatch ([`t::gpt_infer`]) when nothing is differentiated,
+    /// no dropout is active and the fused kernel supports the shape; `None` otherwise (the
+    /// caller runs the blocks op by op). `with_pos` adds the positional embeddings first.
+    fn fused(&self, tape: &Tape, x: &Var, with_pos: bool) -> Result<Option<Var>> {
+        let s = x.shape();
+        let Device::Gpu(gpu) = tape.device() else {
+            return Ok(None);
+        };
+        let c = &self.cfg;
+        let dropout = c.attn_dropout.max(c.resid_dropout).max(c.embd_dropout);
+        if s.len() != 3
+            || x.requires_grad()
+            || tape.param(self.pos).requires_grad()
+            || (tape.training() && dropout > 0.0)
+            || !supported(&gpu, s[0], s[1], s[2], c.heads, self.blocks.len())
+        {
+            return Ok(None);
+        }
+        let store = tape.store();
+        let off = |id: ParamId| store.entries()[id.0].offset;
+        let lin = |l: &Linear| l.b.map(|b| [off(l.w), off(b)]);
+        let norms = self.blocks.iter().flat_map(|b| [&b.ln1, &b.ln2]).chain([&self.ln_f]);
+        if norms.clone().any(|n| n.eps != self.ln_f.eps) {
+            return Ok(None);
+        }
+        let mut blocks = Vec::with_capacity(self.blocks.len());
+        for b in &self.blocks {
+            let a = &b.attn;
+            let (Some(q), Some(k), Some(v), Some(o), Some(up), Some(down)) =
+                (lin(&a.q), lin(&a.k), lin(&a.v), lin(&a.o), lin(&b.up), lin(&b.down))
+            else {
+                return Ok(None);
+            };
+            let (l1, l2) = ([off(b.ln1.gamma), off(b.ln1.beta)], [off(b.ln2.gamma), off(b.ln2.beta)]);
+            blocks.push([l1, q, k, v, o, l2, up, down].concat().try_into().expect("16 offsets"));
+        }
+        let plan = GptPlan {
+            batch: s[0],
+            tokens: s[1],
+            width: s[2],
+            heads: c.heads,
+            eps: self.ln_f.eps,
+            pos: with_pos.then(|| off(self.pos)),
+            blocks,
+            ln_f: [off(self.ln_f.gamma), off(self.ln_f.beta)],
+        };
+        Ok(Some(tape.constant(t::gpt_infer(x.value(), store.flat(), &plan)?)))
     }
 }

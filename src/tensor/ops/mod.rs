@@ -10,6 +10,7 @@ mod matmul;
 mod norm;
 mod random;
 mod reduce;
+mod transformer;
 
 pub use attention::*;
 pub use copy::*;
@@ -20,6 +21,7 @@ pub use matmul::*;
 pub use norm::*;
 pub use random::*;
 pub use reduce::*;
+pub use transformer::*;
 
 use super::Tensor;
 use crate::kernels::elementwise::Span;

@@ -1,0 +1,131 @@
+//! Launcher of `shaders/transformer/`: a whole minGPT stack for inference in one dispatch.
+
+use super::elementwise::Span;
+use super::{grid, launch, shader, Cost, Kernel, R, W};
+use crate::cpu::transformer::GptPlan;
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use bytemuck::{Pod, Zeroable};
+
+/// The fused stack (one workgroup per sequence).
+pub const GPT_INFER: Kernel = Kernel {
+    source: shader!("transformer/gpt_infer.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, W],
+    variants: &[
+        &[("NT", 5), ("E", 72), ("H", 4), ("HD", 18)],
+        &[("NT", 11), ("E", 72), ("H", 4), ("HD", 18)],
+        &[("NT", 1), ("E", 8), ("H", 2), ("HD", 4)],
+        &[("NT", 16), ("E", 24), ("H", 3), ("HD", 8)],
+    ],
+};
+
+/// Every kernel of the family.
+pub const KERNELS: &[Kernel] = &[GPT_INFER];
+
+/// Blocks the params struct has room for.
+pub const MAX_LAYERS: usize = 8;
+/// Tokens per sequence the register accumulators are sized for.
+pub const MAX_TOKENS: usize = 16;
+/// Largest head dimension (the per-head vectors live in registers).
+pub const MAX_HEAD_DIM: usize = 64;
+/// Sequences up to which the fused stack is used (beyond, the batched GEMMs are faster).
+pub const MAX_BATCH: usize = 2;
+const WG: u32 = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    batch: u32,
+    layers: u32,
+    has_pos: u32,
+    pos_off: u32,
+    eps: f32,
+    scale: f32,
+    lnf_g: u32,
+    lnf_b: u32,
+    off: [[u32; 16]; MAX_LAYERS],
+}
+
+/// Workgroup memory the kernel needs for sequences of `tokens × width` (bytes).
+pub fn shared_bytes(tokens: usize, width: usize) -> usize {
+    4 * (6 * tokens * width + 2 * tokens)
+}
+
+/// Whether `gpu` can run the fused stack for this configuration (otherwise run the blocks op
+/// by op): at most [`MAX_TOKENS`] tokens, [`MAX_LAYERS`] blocks and [`MAX_HEAD_DIM`] features
+/// per head, a width that is a multiple of 4, and the sequence fitting in workgroup memory.
+pub fn supported(gpu: &Gpu, batch: usize, tokens: usize, width: usize, heads: usize, layers: usize) -> bool {
+    batch <= MAX_BATCH
+        && (1..=MAX_TOKENS).contains(&tokens)
+        && (1..=MAX_LAYERS).contains(&layers)
+        && width % 4 == 0
+        && heads > 0
+        && width % heads == 0
+        && width / heads <= MAX_HEAD_DIM
+        && shared_bytes(tokens, width) <= gpu.limits().max_compute_workgroup_storage_size as usize
+}
+
+/// Records the stack of `p` over `x` into `y`; `w` is the flat parameter buffer the plan's
+/// offsets index.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a configuration [`supported`] rejects or offsets beyond
+/// `u32`; kernel compilation or dispatch errors.
+pub fn gpt_infer(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span) -> Result<()> {
+    if !supported(gpu, p.batch, p.tokens, p.width, p.heads, p.blocks.len()) {
+        return Err(Error::invalid(
+            "gpt_infer",
+            format!(
+                "{} tokens × {} wide, {} heads, {} blocks: not supported by the fused kernel",
+                p.tokens,
+                p.width,
+                p.heads,
+                p.blocks.len()
+            ),
+        ));
+    }
+    if x.off != 0 || y.off != 0 {
+        return Err(Error::invalid("gpt_infer", "x and y must start their buffers"));
+    }
+    let at = |o: usize| -> Result<u32> {
+        u32::try_from(o + w.off as usize).map_err(|_| Error::invalid("gpt_infer", "parameter offset beyond u32"))
+    };
+    let mut off = [[0u32; 16]; MAX_LAYERS];
+    for (dst, b) in off.iter_mut().zip(&p.blocks) {
+        for (d, &o) in dst.iter_mut().zip(b) {
+            *d = at(o)?;
+        }
+    }
+    let hd = p.width / p.heads;
+    let params = Params {
+        batch: p.batch as u32,
+        layers: p.blocks.len() as u32,
+        has_pos: u32::from(p.pos.is_some()),
+        pos_off: at(p.pos.unwrap_or(0))?,
+        eps: p.eps,
+        scale: 1.0 / (hd as f32).sqrt(),
+        lnf_g: at(p.ln_f[0])?,
+        lnf_b: at(p.ln_f[1])?,
+        off,
+    };
+    let defines = [("NT", p.tokens as u32), ("E", p.width as u32), ("H", p.heads as u32), ("HD", hd as u32)];
+    let e = p.width as f64;
+    let per_row = 24.0 * e * e; // 12·E² multiply-adds per row and block
+    let attn = (p.batch * p.heads * p.tokens * (p.tokens + 1) / 2 * 4 * hd) as f64;
+    let cost = Cost {
+        flops: p.blocks.len() as f64 * ((p.batch * p.tokens) as f64 * per_row + attn),
+        bytes: (8 * p.len() + 4 * p.blocks.len() * (12 * p.width * p.width + 13 * p.width)) as f64,
+    };
+    launch(
+        gpu,
+        &GPT_INFER,
+        &defines,
+        &[("WG", f64::from(WG))],
+        &[x.buf, w.buf, y.buf],
+        &params,
+        grid(p.batch as u32),
+        cost,
+    )
+}
