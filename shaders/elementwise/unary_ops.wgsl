@@ -5,7 +5,12 @@
 // p0, p1: the op's scalar parameters (scale / added constant / clamp bounds).
 
 fn unary_f(x: f32, p0: f32, p1: f32) -> f32 {
-    switch OP {
+    return unary_by_code(OP, x, p0, p1);
+}
+
+// unary_f with the op chosen at run time (kernels that apply several activations).
+fn unary_by_code(op: u32, x: f32, p0: f32, p1: f32) -> f32 {
+    switch op {
         case 0u: { return -x; }
         case 1u: { return exp(x); }
         case 2u: { return log(x); }

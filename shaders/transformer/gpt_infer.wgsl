@@ -5,22 +5,24 @@
 //   inference tape, without the ~11 dispatches per block (on lavapipe every dispatch costs a
 //   thread-pool wake-up, which dominates small batches).
 //
-// Layout: x, y [batch, NT, E] row-major; w is the model's flat parameter buffer and every
-// tensor is found by its element offset in p (per layer 16 offsets, 4 per vec4: ln1 γ, ln1 β,
+// Layout: x, y [batch, NT, E] row-major (read and written as vec4s); w is the model's flat
+// parameter buffer, bound as vec4s, and every tensor is found by its element offset in p (all
+// multiples of 4) (per layer 16 offsets, 4 per vec4: ln1 γ, ln1 β,
 // Wq, bq | Wk, bk, Wv, bv | Wo, bo, ln2 γ, ln2 β | Wu, bu, Wd, bd); weights are [in, out]
 // row-major as nn::Linear stores them. Defines: NT tokens, E width (multiple of 4), H heads,
 // HD = E / H. The sequence lives in workgroup memory (6·NT·E floats): xs the residual stream,
-// hs a normalised copy, big = per row [q | k | v | attention out] or the 4E MLP hidden.
-// Each invocation owns 4 output columns of a projection for all NT rows (vec4 accumulators in
-// registers), so every weight is read once per sequence.
+// hs a normalised copy, big = per row [q | k | v | attention out] or the 4E MLP hidden, all
+// vec4 arrays. Each invocation owns 4 output columns of a projection for all NT rows (vec4
+// accumulators in registers) and steps k four at a time, so every weight is read once per
+// sequence and each load moves a vec4 (llvmpipe pays per load, not per float).
 //
 // Dispatch: kernels::grid(batch) — one workgroup per sequence, WG invocations.
 // CPU twin: cpu::transformer::gpt_infer.
 
 const E4: u32 = E / 4u;
 const HID: u32 = 4u * E;
-const ROW: u32 = NT * E;
-const MAXL: u32 = 8u;
+const HID4: u32 = E;
+const ROW4: u32 = NT * E4;
 
 struct Params {
     batch: u32,
@@ -31,63 +33,81 @@ struct Params {
     scale: f32,
     lnf_g: u32,
     lnf_b: u32,
-    off: array<vec4<u32>, 32>, // 4 · MAXL
+    off: array<vec4<u32>, 32>, // 4 per block, 8 blocks
 }
 
-@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
 override WG: u32 = 64u;
 
-var<workgroup> xs: array<f32, ROW>;
-var<workgroup> hs: array<f32, ROW>;
-var<workgroup> big: array<f32, 4u * ROW>;
+var<workgroup> xs: array<vec4<f32>, ROW4>;
+var<workgroup> hs: array<vec4<f32>, ROW4>;
+var<workgroup> big: array<vec4<f32>, 4u * ROW4>;
 var<workgroup> stats: array<f32, 2u * NT>;
-
-fn load4(o: u32) -> vec4<f32> {
-    return vec4<f32>(w[o], w[o + 1u], w[o + 2u], w[o + 3u]);
-}
 
 // hs = LN(xs) with γ at g, β at b. Called by every invocation (contains barriers).
 fn layer_norm(g: u32, b: u32, li: u32) {
     if (li < NT) {
-        var s = 0.0;
-        for (var c = 0u; c < E; c++) { s += xs[li * E + c]; }
-        let mu = s / f32(E);
-        var v = 0.0;
-        for (var c = 0u; c < E; c++) { let d = xs[li * E + c] - mu; v += d * d; }
+        var s = vec4<f32>(0.0);
+        for (var c = 0u; c < E4; c++) { s += xs[li * E4 + c]; }
+        let mu = (s.x + s.y + s.z + s.w) / f32(E);
+        var v = vec4<f32>(0.0);
+        for (var c = 0u; c < E4; c++) { let d = xs[li * E4 + c] - mu; v += d * d; }
         stats[li] = mu;
-        stats[NT + li] = inverseSqrt(v / f32(E) + p.eps);
+        stats[NT + li] = inverseSqrt((v.x + v.y + v.z + v.w) / f32(E) + p.eps);
     }
     workgroupBarrier();
-    for (var i = li; i < ROW; i += WG) {
-        let r = i / E;
-        let c = i % E;
-        hs[i] = (xs[i] - stats[r]) * stats[NT + r] * w[g + c] + w[b + c];
+    for (var i = li; i < ROW4; i += WG) {
+        let r = i / E4;
+        let c = i % E4;
+        hs[i] = (xs[i] - stats[r]) * stats[NT + r] * w[g / 4u + c] + w[b / 4u + c];
     }
     workgroupBarrier();
 }
 
-// Columns c..c+4 of hs · W for every row; W starts at wo (already offset by c), rows of n.
+// Columns c..c+4 of hs · W for every row; W (rows of n) starts at element wo, offset by c.
 fn proj_hs(wo: u32, n: u32) -> array<vec4<f32>, NT> {
     var acc: array<vec4<f32>, NT>;
-    for (var k = 0u; k < E; k++) {
-        let wv = load4(wo + k * n);
-        for (var r = 0u; r < NT; r++) { acc[r] += hs[r * E + k] * wv; }
+    let n4 = n / 4u;
+    var o = wo / 4u;
+    for (var k = 0u; k < E4; k++) {
+        let w0 = w[o];
+        let w1 = w[o + n4];
+        let w2 = w[o + 2u * n4];
+        let w3 = w[o + 3u * n4];
+        o += 4u * n4;
+        for (var r = 0u; r < NT; r++) {
+            let a = hs[r * E4 + k];
+            acc[r] += a.x * w0 + a.y * w1 + a.z * w2 + a.w * w3;
+        }
     }
     return acc;
 }
 
-// Columns c..c+4 of big[:, src..src+K] · W (W at wo, already offset by c, rows of n).
+// Columns c..c+4 of big[:, src..src+K] · W (element offsets; W at wo, offset by c, rows of n).
 fn proj_big(wo: u32, n: u32, src: u32, kk: u32) -> array<vec4<f32>, NT> {
     var acc: array<vec4<f32>, NT>;
-    for (var k = 0u; k < kk; k++) {
-        let wv = load4(wo + k * n);
-        for (var r = 0u; r < NT; r++) { acc[r] += big[r * HID + src + k] * wv; }
+    let n4 = n / 4u;
+    var o = wo / 4u;
+    for (var k = 0u; k < kk / 4u; k++) {
+        let w0 = w[o];
+        let w1 = w[o + n4];
+        let w2 = w[o + 2u * n4];
+        let w3 = w[o + 3u * n4];
+        o += 4u * n4;
+        for (var r = 0u; r < NT; r++) {
+            let a = big[r * HID4 + src / 4u + k];
+            acc[r] += a.x * w0 + a.y * w1 + a.z * w2 + a.w * w3;
+        }
     }
     return acc;
+}
+
+fn big_at(i: u32) -> f32 {
+    return big[i / 4u][i % 4u];
 }
 
 fn gelu4(v: vec4<f32>) -> vec4<f32> {
@@ -101,23 +121,28 @@ fn attend(li: u32) {
         let i = t / H;
         let h = t % H;
         var qv: array<f32, HD>;
-        for (var d = 0u; d < HD; d++) { qv[d] = big[i * HID + h * HD + d]; }
+        for (var d = 0u; d < HD; d++) { qv[d] = big_at(i * HID + h * HD + d); }
         var acc: array<f32, HD>;
         var m = NEG_INF;
         var l = 0.0;
         for (var j = 0u; j <= i; j++) {
             let kb = j * HID + E + h * HD;
             var s = 0.0;
-            for (var d = 0u; d < HD; d++) { s += qv[d] * big[kb + d]; }
+            for (var d = 0u; d < HD; d++) { s += qv[d] * big_at(kb + d); }
             s *= p.scale;
             let m_new = max(m, s);
             let corr = exp(m - m_new);
             let e = exp(s - m_new);
             l = l * corr + e;
-            for (var d = 0u; d < HD; d++) { acc[d] = acc[d] * corr + e * big[kb + E + d]; }
+            for (var d = 0u; d < HD; d++) { acc[d] = acc[d] * corr + e * big_at(kb + E + d); }
             m = m_new;
         }
-        for (var d = 0u; d < HD; d++) { big[i * HID + 3u * E + h * HD + d] = acc[d] / l; }
+        // Each (row, head) writes its own HD floats; neighbours in the same vec4 are other
+        // heads' and written by other invocations, so stores are per component.
+        for (var d = 0u; d < HD; d++) {
+            let o = i * HID + 3u * E + h * HD + d;
+            big[o / 4u][o % 4u] = acc[d] / l;
+        }
     }
 }
 
@@ -128,10 +153,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (b >= p.batch) {
         return;
     }
-    let base = b * ROW;
-    for (var i = li; i < ROW; i += WG) {
+    let base = b * ROW4;
+    for (var i = li; i < ROW4; i += WG) {
         var v = x[base + i];
-        if (p.has_pos != 0u) { v += w[p.pos_off + i]; }
+        if (p.has_pos != 0u) { v += w[p.pos_off / 4u + i]; }
         xs[i] = v;
     }
     workgroupBarrier();
@@ -149,51 +174,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             if (m == 1u) { wo = o1.x; bo = o1.y; }
             if (m == 2u) { wo = o1.z; bo = o1.w; }
             let acc = proj_hs(wo + c, E);
-            let bias = load4(bo + c);
-            for (var r = 0u; r < NT; r++) {
-                let v = acc[r] + bias;
-                let o = r * HID + m * E + c;
-                big[o] = v.x; big[o + 1u] = v.y; big[o + 2u] = v.z; big[o + 3u] = v.w;
-            }
+            let bias = w[(bo + c) / 4u];
+            for (var r = 0u; r < NT; r++) { big[r * HID4 + m * E4 + c / 4u] = acc[r] + bias; }
         }
         workgroupBarrier();
         attend(li);
         workgroupBarrier();
         for (var g = li; g < E4; g += WG) {
-            let c = 4u * g;
-            let acc = proj_big(o2.x + c, E, 3u * E, E);
-            let bias = load4(o2.y + c);
-            for (var r = 0u; r < NT; r++) {
-                let v = acc[r] + bias;
-                let o = r * E + c;
-                xs[o] += v.x; xs[o + 1u] += v.y; xs[o + 2u] += v.z; xs[o + 3u] += v.w;
-            }
+            let acc = proj_big(o2.x + 4u * g, E, 3u * E, E);
+            let bias = w[o2.y / 4u + g];
+            for (var r = 0u; r < NT; r++) { xs[r * E4 + g] += acc[r] + bias; }
         }
         workgroupBarrier();
         layer_norm(o2.z, o2.w, li);
-        for (var g = li; g < E; g += WG) { // HID / 4 = E column groups
-            let c = 4u * g;
-            let acc = proj_hs(o3.x + c, HID);
-            let bias = load4(o3.y + c);
-            for (var r = 0u; r < NT; r++) {
-                let v = gelu4(acc[r] + bias);
-                let o = r * HID + c;
-                big[o] = v.x; big[o + 1u] = v.y; big[o + 2u] = v.z; big[o + 3u] = v.w;
-            }
+        for (var g = li; g < HID4; g += WG) {
+            let acc = proj_hs(o3.x + 4u * g, HID);
+            let bias = w[o3.y / 4u + g];
+            for (var r = 0u; r < NT; r++) { big[r * HID4 + g] = gelu4(acc[r] + bias); }
         }
         workgroupBarrier();
         for (var g = li; g < E4; g += WG) {
-            let c = 4u * g;
-            let acc = proj_big(o3.z + c, E, 0u, HID);
-            let bias = load4(o3.w + c);
-            for (var r = 0u; r < NT; r++) {
-                let v = acc[r] + bias;
-                let o = r * E + c;
-                xs[o] += v.x; xs[o + 1u] += v.y; xs[o + 2u] += v.z; xs[o + 3u] += v.w;
-            }
+            let acc = proj_big(o3.z + 4u * g, E, 0u, HID);
+            let bias = w[o3.w / 4u + g];
+            for (var r = 0u; r < NT; r++) { xs[r * E4 + g] += acc[r] + bias; }
         }
         workgroupBarrier();
     }
     layer_norm(p.lnf_g, p.lnf_b, li);
-    for (var i = li; i < ROW; i += WG) { y[base + i] = hs[i]; }
+    for (var i = li; i < ROW4; i += WG) { y[base + i] = hs[i]; }
 }

@@ -13,6 +13,7 @@ pub mod fastmath;
 pub mod gaussian;
 pub mod gemm;
 pub mod layer_norm;
+pub mod mlp_chain;
 pub mod optim;
 pub mod reduce;
 pub mod rng;

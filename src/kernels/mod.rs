@@ -17,6 +17,7 @@ pub mod elementwise;
 pub mod gaussian;
 pub mod layer_norm;
 pub mod matmul;
+pub mod mlp;
 pub mod optim;
 pub mod probe;
 pub mod reduce;
@@ -76,6 +77,7 @@ pub fn all_kernels() -> Vec<Kernel> {
         gaussian::KERNELS,
         layer_norm::KERNELS,
         matmul::KERNELS,
+        mlp::KERNELS,
         optim::KERNELS,
         probe::KERNELS,
         reduce::KERNELS,

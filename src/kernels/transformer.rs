@@ -32,7 +32,7 @@ pub const MAX_TOKENS: usize = 16;
 pub const MAX_HEAD_DIM: usize = 64;
 /// Sequences up to which the fused stack is used (beyond, the batched GEMMs are faster).
 pub const MAX_BATCH: usize = 2;
-const WG: u32 = 64;
+const WG: u32 = 16;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -67,8 +67,13 @@ pub fn supported(gpu: &Gpu, batch: usize, tokens: usize, width: usize, heads: us
         && shared_bytes(tokens, width) <= gpu.limits().max_compute_workgroup_storage_size as usize
 }
 
+/// Whether every offset of `p` is a multiple of 4 (the kernel reads the parameters as vec4s).
+pub fn aligned(p: &GptPlan) -> bool {
+    p.blocks.iter().flatten().chain(&p.ln_f).chain(p.pos.iter()).all(|o| o % 4 == 0)
+}
+
 /// Records the stack of `p` over `x` into `y`; `w` is the flat parameter buffer the plan's
-/// offsets index.
+/// offsets index (every tensor at a multiple of 4 elements: the kernel reads vec4s).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a configuration [`supported`] rejects or offsets beyond
@@ -90,7 +95,11 @@ pub fn gpt_infer(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span) -> Result<()
         return Err(Error::invalid("gpt_infer", "x and y must start their buffers"));
     }
     let at = |o: usize| -> Result<u32> {
-        u32::try_from(o + w.off as usize).map_err(|_| Error::invalid("gpt_infer", "parameter offset beyond u32"))
+        let o = o + w.off as usize;
+        if o % 4 != 0 {
+            return Err(Error::invalid("gpt_infer", format!("parameter offset {o} is not a multiple of 4")));
+        }
+        u32::try_from(o).map_err(|_| Error::invalid("gpt_infer", "parameter offset beyond u32"))
     };
     let mut off = [[0u32; 16]; MAX_LAYERS];
     for (dst, b) in off.iter_mut().zip(&p.blocks) {

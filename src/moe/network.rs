@@ -4,10 +4,13 @@
 
 use crate::autodiff::{Tape, Var};
 use crate::cpu::elementwise::{Binary, Unary};
+use crate::cpu::mlp_chain::{ChainPlan, Slot};
 use crate::cpu::reduce::Softmax;
+use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::nn::{Gpt, GptConfig, Linear, LinearInit, Mlp, ParamBuilder, ParamId, ResidualMlp};
-use crate::tensor::Tensor;
+use crate::kernels::mlp::supported as chain_supported;
+use crate::nn::{Gpt, GptConfig, Linear, LinearInit, Mlp, ParamBuilder, ParamId, ParamStore, ResidualMlp};
+use crate::tensor::{ops, Tensor};
 
 /// Architecture of an expert head (mean or Cholesky).
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -150,6 +153,13 @@ impl Head {
         }
     }
 
+    fn chain(&self, store: &ParamStore, plan: &mut ChainPlan, src: Slot) -> Slot {
+        match self {
+            Head::Plain(m) => m.chain(store, plan, src),
+            Head::Residual(m) => m.chain(store, plan, src),
+        }
+    }
+
     fn output(&self) -> &Linear {
         match self {
             Head::Plain(m) => m.layers.last().expect("an MLP has an output layer"),
@@ -269,22 +279,91 @@ impl StudentNet {
     /// [`StudentNet::features`] at every position, or (`last_only`) at the last one,
     /// `[B, 1, H]`, with the backbone's head run on that position only.
     fn features_at(&self, tape: &Tape, obs: &Var, last_only: bool) -> Result<Var> {
-        let s = obs.shape();
-        let t = s.get(1).copied().unwrap_or(0);
+        let t = self.check_obs(obs)?;
         let last = |x: Var| if last_only && t > 1 { tape.slice(&x, 1, t - 1, t) } else { Ok(x) };
+        match &self.head {
+            Some((h1, h2)) => {
+                let x = last(self.backbone(tape, obs)?)?;
+                let h = h1.forward_act(tape, &x, Unary::Silu)?;
+                h2.forward(tape, &h)
+            }
+            None => last(obs.clone()),
+        }
+    }
+
+    /// The window length of observations `[B, T, obs_dim]`, or a shape error.
+    fn check_obs(&self, obs: &Var) -> Result<usize> {
+        let s = obs.shape();
         if s.len() != 3 || s[2] != self.cfg.obs_dim || s[1] > self.cfg.window {
             return Err(Error::shape(
                 "student",
                 format!("observations {s:?}; expected [batch, ≤{}, {}]", self.cfg.window, self.cfg.obs_dim),
             ));
         }
-        match (&self.tok, &self.gpt, &self.head) {
-            (Some(tok), Some(gpt), Some((h1, h2))) => {
-                let x = last(gpt.forward(tape, &tok.forward(tape, obs)?)?)?;
-                let h = h1.forward_act(tape, &x, Unary::Silu)?;
-                h2.forward(tape, &h)
+        Ok(s[1])
+    }
+
+    /// The backbone's output `[B, T, E]` (the observations themselves without a backbone).
+    fn backbone(&self, tape: &Tape, obs: &Var) -> Result<Var> {
+        match (&self.tok, &self.gpt) {
+            (Some(tok), Some(gpt)) => gpt.forward(tape, &tok.forward(tape, obs)?),
+            _ => Ok(obs.clone()),
+        }
+    }
+
+    /// [`StudentNet::act_rows`]'s heads as one row chain over the backbone's output at the
+    /// last of `t` positions: means, then log gates.
+    fn act_chain(&self, store: &ParamStore, rows: usize, t: usize) -> ChainPlan {
+        let width = if self.gpt.is_some() { self.tok.as_ref().map_or(0, |l| l.fan_out) } else { self.cfg.obs_dim };
+        let (mut plan, x) = ChainPlan::new(rows, t * width, (t - 1) * width, width);
+        let f = match &self.head {
+            Some((h1, h2)) => {
+                let h = h1.chain(store, &mut plan, x, Some(Unary::Silu));
+                h2.chain(store, &mut plan, h, None)
             }
-            _ => last(obs.clone()),
+            None => x,
+        };
+        let mean = self.mean.chain(store, &mut plan, f);
+        plan.store(mean);
+        if let Some(g) = &self.gating {
+            let lg = g.chain(store, &mut plan, f);
+            plan.log_softmax(lg);
+            plan.store(lg);
+        }
+        plan
+    }
+
+    /// What acting reads back, one row per observation window `[B, T, obs_dim]`: the experts'
+    /// means at the last position (`Z·d` values, normalised units) followed, with a learned
+    /// gating, by the `Z` log gates. On the GPU with at most
+    /// [`crate::kernels::mlp::MAX_ROWS`] windows and nothing to differentiate, the heads run
+    /// as one chain dispatch ([`ops::chain_infer`]) after the fused backbone; otherwise as
+    /// [`StudentNet::forward_act`] and a concatenation.
+    ///
+    /// # Shapes
+    /// `[B, T, obs_dim]` → `[B, Z·d]` or `[B, Z·d + Z]`.
+    ///
+    /// # Errors
+    /// Shape and device errors.
+    pub fn act_rows(&self, tape: &Tape, obs: &Var) -> Result<Tensor> {
+        let t = self.check_obs(obs)?;
+        let n = obs.shape()[0];
+        if let Device::Gpu(gpu) = tape.device() {
+            let frozen = !obs.requires_grad() && !tape.param(self.mean.output().w).requires_grad();
+            if t > 0 && frozen {
+                let plan = self.act_chain(tape.store(), n, t);
+                if chain_supported(&gpu, &plan) {
+                    let x = self.backbone(tape, obs)?;
+                    return ops::chain_infer(x.value(), tape.store().flat(), &plan);
+                }
+            }
+        }
+        let (z, d) = (self.cfg.experts, self.cfg.act_dim);
+        let (mean, log_g) = self.forward_act(tape, obs)?;
+        let mean = mean.value().reshape(&[n, z * d])?;
+        match log_g {
+            Some(g) => ops::concat(&[&mean, g.value()], 1),
+            None => Ok(mean),
         }
     }
 

@@ -9,7 +9,7 @@ use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::io::{self, Checkpoint, Meta, Normalization};
 use crate::nn::{ParamBuilder, ParamStore};
-use crate::tensor::{ops, Tensor};
+use crate::tensor::Tensor;
 use std::path::Path;
 
 /// The checkpoint kind of a student.
@@ -237,15 +237,8 @@ impl Student {
     /// # Errors
     /// Shape and device errors.
     pub fn act_rows(&self, x: &Tensor) -> Result<Tensor> {
-        let (z, d) = (self.net.cfg.experts, self.net.cfg.act_dim);
-        let n = x.shape()[0];
         let tape = Tape::inference(&self.store);
-        let (mean, log_g) = self.net.forward_act(&tape, &tape.constant(x.clone()))?;
-        let mean = mean.value().reshape(&[n, z * d])?;
-        match log_g {
-            Some(g) => ops::concat(&[&mean, g.value()], 1),
-            None => Ok(mean),
-        }
+        self.net.act_rows(&tape, &tape.constant(x.clone()))
     }
 
     /// The action for each observation window (spec §3.4): sample an expert from the gating

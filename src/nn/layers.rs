@@ -1,8 +1,9 @@
 //! Basic layers: Linear, LayerNorm, MLP and residual MLP.
 
-use super::{Init, ParamBuilder, ParamId};
+use super::{Init, ParamBuilder, ParamId, ParamStore};
 use crate::autodiff::{Tape, Var};
 use crate::cpu::elementwise::Unary;
+use crate::cpu::mlp_chain::{ChainPlan, Slot};
 use crate::error::Result;
 
 /// `y = x·W + b` with `W: [in, out]`.
@@ -79,6 +80,13 @@ impl Linear {
         let b = self.b.map(|b| tape.param(b));
         tape.linear_act(x, &tape.param(self.w), b.as_ref(), act)
     }
+
+    /// Appends `act(src·W + b)` to an inference chain over `store`'s flat buffer
+    /// ([`crate::tensor::ops::chain_infer`]); returns the output's slot.
+    pub fn chain(&self, store: &ParamStore, plan: &mut ChainPlan, src: Slot, act: Option<Unary>) -> Slot {
+        let off = |id: ParamId| store.entries()[id.0].offset;
+        plan.linear(src, self.fan_out, off(self.w), self.b.map(off), act)
+    }
 }
 
 /// Affine LayerNorm over the last dim (γ = 1, β = 0 at init).
@@ -154,6 +162,12 @@ impl Mlp {
         }
         Ok(h)
     }
+
+    /// Appends the MLP to an inference chain (see [`Linear::chain`]).
+    pub fn chain(&self, store: &ParamStore, plan: &mut ChainPlan, src: Slot) -> Slot {
+        let last = self.layers.len() - 1;
+        self.layers.iter().enumerate().fold(src, |h, (i, l)| l.chain(store, plan, h, (i < last).then_some(self.act)))
+    }
 }
 
 /// `Linear(in, h)`, then pre-activation residual blocks `x + L2(act(L1(act(x))))`, then
@@ -210,5 +224,17 @@ impl ResidualMlp {
             h = tape.add(&h, &a)?;
         }
         self.output.forward(tape, &h)
+    }
+
+    /// Appends the network to an inference chain (see [`Linear::chain`]).
+    pub fn chain(&self, store: &ParamStore, plan: &mut ChainPlan, src: Slot) -> Slot {
+        let mut h = self.input.chain(store, plan, src, None);
+        for (l1, l2) in &self.blocks {
+            let a = plan.map(h, self.act);
+            let a = l1.chain(store, plan, a, Some(self.act));
+            let a = l2.chain(store, plan, a, None);
+            h = plan.add(h, a);
+        }
+        self.output.chain(store, plan, h, None)
     }
 }

@@ -7,7 +7,7 @@ use crate::cpu::elementwise::Unary;
 use crate::cpu::transformer::GptPlan;
 use crate::device::Device;
 use crate::error::{Error, Result};
-use crate::kernels::transformer::supported;
+use crate::kernels::transformer::{aligned, supported};
 use crate::tensor::ops as t;
 
 /// Sizes and dropout rates of a [`Gpt`].
@@ -253,6 +253,9 @@ impl Gpt {
             blocks,
             ln_f: [off(self.ln_f.gamma), off(self.ln_f.beta)],
         };
+        if !aligned(&plan) || store.flat().offset() % 4 != 0 {
+            return Ok(None);
+        }
         Ok(Some(tape.constant(t::gpt_infer(x.value(), store.flat(), &plan)?)))
     }
 }

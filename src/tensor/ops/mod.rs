@@ -2,6 +2,7 @@
 //! the CPU twin. Backward ops (`*_bwd`) are ops too: the autodiff tape composes them.
 
 mod attention;
+mod chain;
 mod copy;
 mod diffusion;
 mod elementwise;
@@ -13,6 +14,7 @@ mod reduce;
 mod transformer;
 
 pub use attention::*;
+pub use chain::*;
 pub use copy::*;
 pub use diffusion::*;
 pub use elementwise::*;

@@ -1,0 +1,159 @@
+//! Launcher of `shaders/mlp/`: a chain of small dense ops on single rows in one dispatch.
+
+use super::elementwise::Span;
+use super::{grid, launch, shader, Cost, Kernel, Source, R, W};
+use crate::cpu::mlp_chain::{ChainOp, ChainPlan};
+use crate::device::Gpu;
+use crate::error::{Error, Result};
+use bytemuck::{Pod, Zeroable};
+
+const UNARY_OPS: Source = shader!("elementwise/unary_ops.wgsl");
+
+/// The chain kernel (one workgroup per row).
+pub const CHAIN_INFER: Kernel = Kernel {
+    source: shader!("mlp/chain_infer.wgsl"),
+    includes: &[UNARY_OPS],
+    entry: "main",
+    storage: &[R, R, R, W],
+    variants: &[&[("SCR", 256), ("OP", 0)], &[("SCR", 2048), ("OP", 0)]],
+};
+
+/// Every kernel of the family.
+pub const KERNELS: &[Kernel] = &[CHAIN_INFER];
+
+/// Ops the params struct has room for.
+pub const MAX_OPS: usize = 24;
+/// Rows up to which the chain is used (one workgroup, so one core, per row: beyond a couple
+/// of rows the batched GEMMs are faster).
+pub const MAX_ROWS: usize = 2;
+const WG: u32 = 8;
+const NONE: u32 = u32::MAX;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable, Default)]
+struct RawOp {
+    kind: u32,
+    act: u32,
+    src: u32,
+    dst: u32,
+    aux: u32,
+    n: u32,
+    w: u32,
+    b: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct Params {
+    rows: u32,
+    n_ops: u32,
+    in_stride: u32,
+    in_off: u32,
+    in_width: u32,
+    out_width: u32,
+    pad: [u32; 2],
+    ops: [RawOp; MAX_OPS],
+}
+
+/// Scratch floats a pipeline is compiled for (the plan's, rounded up to 256).
+fn scratch_define(p: &ChainPlan) -> usize {
+    p.scratch.div_ceil(256).max(1) * 256
+}
+
+/// Whether `gpu` runs the chain of `p` in one dispatch: at most [`MAX_ROWS`] rows and
+/// [`MAX_OPS`] ops, and the scratch fitting in workgroup memory.
+pub fn supported(gpu: &Gpu, p: &ChainPlan) -> bool {
+    p.rows <= MAX_ROWS
+        && p.ops.len() <= MAX_OPS
+        && 4 * scratch_define(p) <= gpu.limits().max_compute_workgroup_storage_size as usize
+}
+
+fn raw(op: &ChainOp, w_off: usize) -> Result<RawOp> {
+    let u = |v: usize| u32::try_from(v).map_err(|_| Error::invalid("chain_infer", "offset beyond u32"));
+    let pw = |v: usize| u(v + w_off);
+    let code = |a: Option<crate::cpu::elementwise::Unary>| a.map_or(NONE, |a| a.code());
+    Ok(match *op {
+        ChainOp::Linear { src, dst, w, b, act } => RawOp {
+            kind: 0,
+            act: code(act),
+            src: u(src.at)?,
+            dst: u(dst.at)?,
+            aux: u(src.len)?,
+            n: u(dst.len)?,
+            w: pw(w)?,
+            b: b.map_or(Ok(NONE), pw)?,
+        },
+        ChainOp::Map { src, dst, act } => {
+            RawOp { kind: 1, act: act.code(), src: u(src.at)?, dst: u(dst.at)?, n: u(src.len)?, ..RawOp::default() }
+        }
+        ChainOp::Add { a, b, dst } => {
+            RawOp { kind: 2, src: u(a.at)?, aux: u(b.at)?, dst: u(dst.at)?, n: u(a.len)?, ..RawOp::default() }
+        }
+        ChainOp::LogSoftmax { v } => RawOp { kind: 3, src: u(v.at)?, n: u(v.len)?, ..RawOp::default() },
+        ChainOp::Store { src, out } => {
+            RawOp { kind: 4, src: u(src.at)?, dst: u(out)?, n: u(src.len)?, ..RawOp::default() }
+        }
+    })
+}
+
+/// Records the chain of `p` over `x` into `y`; `w` is the flat parameter buffer.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] for a plan [`supported`] rejects, an activation with
+/// parameters, or offsets beyond `u32`; kernel compilation or dispatch errors.
+pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span) -> Result<()> {
+    if !supported(gpu, p) {
+        return Err(Error::invalid(
+            "chain_infer",
+            format!(
+                "{} rows, {} ops, {} scratch floats: not supported by the chain kernel",
+                p.rows,
+                p.ops.len(),
+                p.scratch
+            ),
+        ));
+    }
+    if y.off != 0 {
+        return Err(Error::invalid("chain_infer", "y must start its buffer"));
+    }
+    let mut ops = [RawOp::default(); MAX_OPS];
+    let mut flops = 0.0;
+    for (dst, op) in ops.iter_mut().zip(&p.ops) {
+        let parametric = match op {
+            ChainOp::Linear { act, .. } => act.is_some_and(|a| a.params() != [0.0, 0.0]),
+            ChainOp::Map { act, .. } => act.params() != [0.0, 0.0],
+            _ => false,
+        };
+        if parametric {
+            return Err(Error::invalid("chain_infer", "only parameterless activations run in a chain"));
+        }
+        if let ChainOp::Linear { src, dst, .. } = op {
+            flops += 2.0 * (src.len * dst.len) as f64;
+        }
+        *dst = raw(op, w.off as usize)?;
+    }
+    let u = |v: usize| u32::try_from(v).map_err(|_| Error::invalid("chain_infer", "size beyond u32"));
+    let params = Params {
+        rows: u(p.rows)?,
+        n_ops: p.ops.len() as u32,
+        in_stride: u(p.in_stride)?,
+        in_off: u(p.in_off + x.off as usize)?,
+        in_width: u(p.in_width)?,
+        out_width: u(p.out_width)?,
+        pad: [0; 2],
+        ops,
+    };
+    let cost =
+        Cost { flops: flops * p.rows as f64, bytes: 2.0 * flops + (4 * p.rows * (p.in_width + p.out_width)) as f64 };
+    let defines = [("SCR", scratch_define(p) as u32), ("OP", 0)];
+    launch(
+        gpu,
+        &CHAIN_INFER,
+        &defines,
+        &[("WG", f64::from(WG))],
+        &[x.buf, w.buf, w.buf, y.buf],
+        &params,
+        grid(p.rows as u32),
+        cost,
+    )
+}

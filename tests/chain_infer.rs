@@ -1,0 +1,163 @@
+//! The row chain (`shaders/mlp/chain_infer.wgsl`, CPU twin `cpu::mlp_chain::chain_infer`): the
+//! twin against the tensor ops it replaces, the GPU kernel against the twin on awkward sizes
+//! (odd widths, unaligned weights, split inner dimensions, poisoned outputs), and the student's
+//! acting path (backbone + heads in three dispatches) against the op-by-op path on the CPU.
+mod common;
+
+use common::*;
+use vdd::cpu::elementwise::{Binary, Unary};
+use vdd::cpu::mlp_chain::{ChainPlan, Slot};
+use vdd::cpu::reduce::Softmax;
+use vdd::tensor::ops;
+use vdd::{Device, Tensor};
+
+/// A chain over rows of 10 values (input at 3..10) with odd widths; weights from `base` on
+/// (`base` odd: every weight unaligned). Returns the plan and the parameter offsets
+/// `(w1, b1, w2, w3, b3)`.
+fn odd_plan(rows: usize, base: usize) -> (ChainPlan, [usize; 5]) {
+    let (mut p, x) = ChainPlan::new(rows, 10, 3, 7);
+    let offs =
+        [base, base + 7 * 17, base + 7 * 17 + 17, base + 7 * 17 + 17 + 17 * 5, base + 7 * 17 + 17 + 17 * 5 + 5 * 3];
+    let h = p.linear(x, 17, offs[0], Some(offs[1]), Some(Unary::Silu));
+    let g = p.linear(h, 5, offs[2], None, Some(Unary::Relu));
+    let m = p.map(g, Unary::Mish);
+    let a = p.add(g, m);
+    let o = p.linear(a, 3, offs[3], Some(offs[4]), None);
+    p.log_softmax(o);
+    p.store(h);
+    p.store(o);
+    (p, offs)
+}
+
+fn view(dev: &Device, w: &[f32], at: usize, shape: &[usize]) -> Tensor {
+    Tensor::from_slice(dev, &w[at..at + shape.iter().product::<usize>()], shape).unwrap()
+}
+
+#[test]
+fn cpu_twin_matches_the_tensor_ops() {
+    let dev = Device::Cpu;
+    let rows = 3;
+    let (plan, o) = odd_plan(rows, 1);
+    let w = Rng::new(3).vec(o[4] + 3 + 5, -0.6, 0.6);
+    let x = Rng::new(4).vec(rows * 10, -1.0, 1.0);
+    let got = ops::chain_infer(
+        &Tensor::from_slice(&dev, &x, &[rows, 10]).unwrap(),
+        &Tensor::from_slice(&dev, &w, &[w.len()]).unwrap(),
+        &plan,
+    )
+    .unwrap()
+    .to_vec()
+    .unwrap();
+    // The same maths through the tensor ops.
+    let xin: Vec<f32> = x.chunks(10).flat_map(|r| r[3..].to_vec()).collect();
+    let xin = Tensor::from_slice(&dev, &xin, &[rows, 7]).unwrap();
+    let h = ops::unary(
+        &ops::linear(&xin, &view(&dev, &w, o[0], &[7, 17]), Some(&view(&dev, &w, o[1], &[17]))).unwrap(),
+        Unary::Silu,
+    )
+    .unwrap();
+    let g = ops::unary(&ops::linear(&h, &view(&dev, &w, o[2], &[17, 5]), None).unwrap(), Unary::Relu).unwrap();
+    let a = ops::binary(&g, &ops::unary(&g, Unary::Mish).unwrap(), Binary::Add).unwrap();
+    let out = ops::linear(&a, &view(&dev, &w, o[3], &[5, 3]), Some(&view(&dev, &w, o[4], &[3]))).unwrap();
+    let out = ops::softmax(&out, Softmax::LogSoftmax).unwrap();
+    let want = ops::concat(&[&h, &out], 1).unwrap().to_vec().unwrap();
+    assert_eq!(plan.out_width, 20);
+    assert_close("chain twin vs ops", &got, &want, 1e-6, 1e-5);
+}
+
+#[test]
+fn gpu_chain_matches_the_cpu_twin() {
+    let Some(g) = gpu() else { return };
+    // Odd widths with unaligned and aligned weights; then a student-like stack whose narrow
+    // outputs split k across invocations.
+    let mut plans = vec![odd_plan(1, 1), odd_plan(2, 4)];
+    let (mut p, x) = ChainPlan::new(2, 72 * 5, 72 * 4, 72);
+    let mut at = 0;
+    let mut take = |n: usize| {
+        let o = at;
+        at += n;
+        o
+    };
+    let (w1, b1, w2, b2) = (take(72 * 100), take(100), take(100 * 512), take(512));
+    let (w3, b3, w4, b4, w5, b5) = (take(512 * 512), take(512), take(512 * 16), take(16), take(512 * 64), take(64));
+    let (w6, b6, w7) = (take(64 * 64), take(64), take(64 * 8));
+    let h = p.linear(x, 100, w1, Some(b1), Some(Unary::Silu));
+    let f = p.linear(h, 512, w2, Some(b2), None);
+    let m = p.linear(f, 512, w3, Some(b3), Some(Unary::Relu));
+    let m = p.linear(m, 16, w4, Some(b4), None);
+    p.store(m);
+    let gt = p.linear(f, 64, w5, Some(b5), None);
+    let a = p.map(gt, Unary::Mish);
+    let a = p.linear(a, 64, w6, Some(b6), Some(Unary::Gelu));
+    let gt = p.add(gt, a);
+    let lg = p.linear(gt, 8, w7, None, None);
+    p.log_softmax(lg);
+    p.store(lg);
+    plans.push((p, [0; 5]));
+    for (i, (plan, _)) in plans.iter().enumerate() {
+        let w = Rng::new(10 + i as u64).vec(400_000, -0.08, 0.08); // covers every plan's parameters
+        let x = Rng::new(20 + i as u64).vec(plan.rows * plan.in_stride, -1.0, 1.0);
+        let xs = [Device::Cpu, g.dev.clone()].map(|d| Tensor::from_slice(&d, &x, &[x.len()]).unwrap());
+        let ws = [Device::Cpu, g.dev.clone()].map(|d| Tensor::from_slice(&d, &w, &[w.len()]).unwrap());
+        let want = ops::chain_infer(&xs[0], &ws[0], plan).unwrap().to_vec().unwrap();
+        let got = ops::chain_infer(&xs[1], &ws[1], plan).unwrap().to_vec().unwrap();
+        assert_close(&format!("chain plan {i} ({} rows)", plan.rows), &got, &want, 2e-5, 2e-4);
+    }
+}
+
+#[test]
+fn chain_refuses_bad_plans_clearly() {
+    let dev = Device::Cpu;
+    let (mut plan, _) = odd_plan(1, 0);
+    let w = Tensor::from_slice(&dev, &vec![0.0; 100], &[100]).unwrap();
+    let x = Tensor::from_slice(&dev, &[0.0; 10], &[10]).unwrap();
+    let err = ops::chain_infer(&x, &w, &plan).unwrap_err().to_string();
+    assert!(err.contains("outside the flat buffer"), "{err}");
+    plan.ops.push(vdd::cpu::mlp_chain::ChainOp::Store { src: Slot { at: 0, len: 4 }, out: 19 });
+    let w = Tensor::from_slice(&dev, &vec![0.0; 1000], &[1000]).unwrap();
+    let err = ops::chain_infer(&x, &w, &plan).unwrap_err().to_string();
+    assert!(err.contains("writes past the output row"), "{err}");
+    let err = ops::chain_infer(&Tensor::from_slice(&dev, &[0.0; 9], &[9]).unwrap(), &w, &odd_plan(1, 0).0)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("need 10 elements"), "{err}");
+}
+
+/// The Avoiding student with random parameters on `dev` (same values on every device).
+fn student(dev: &Device) -> vdd::moe::Student {
+    let cfg = vdd::moe::StudentConfig::avoiding();
+    let norm = vdd::io::Normalization::identity(cfg.obs_dim, cfg.act_dim);
+    let s = vdd::moe::Student::new(cfg, norm, &vdd::moe::MeanInit::Uniform(1.0), "avoiding", dev, 0).unwrap();
+    let n = s.store.flat().numel();
+    let mut v = Rng::new(77).vec(n, -0.05, 0.05);
+    for e in s.store.entries() {
+        if e.name.ends_with("gamma") {
+            v[e.offset..e.offset + e.shape[0]].iter_mut().for_each(|g| *g += 1.0);
+        }
+    }
+    s.store.load(&v).unwrap();
+    s
+}
+
+#[test]
+fn gpu_student_acts_in_three_dispatches_with_the_op_by_op_values() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap().clone();
+    let (sg, sc) = (student(&g.dev), student(&Device::Cpu));
+    for (b, t) in [(1, 5), (2, 5), (1, 3), (3, 5)] {
+        let x = Rng::new(b as u64 + 31).vec(b * t * 4, -1.5, 1.5);
+        let want = sc.act_rows(&Tensor::from_slice(&Device::Cpu, &x, &[b, t, 4]).unwrap()).unwrap().to_vec().unwrap();
+        let xg = Tensor::from_slice(&g.dev, &x, &[b, t, 4]).unwrap();
+        gpu.sync().unwrap();
+        let before = gpu.stream_stats().dispatches;
+        let rows = sg.act_rows(&xg).unwrap();
+        let dispatches = gpu.stream_stats().dispatches - before;
+        if b <= vdd::kernels::mlp::MAX_ROWS {
+            assert_eq!(dispatches, 3, "b{b} t{t}: tokens, fused backbone, head chain");
+        } else {
+            assert!(dispatches > 20, "b{b}: op by op");
+        }
+        assert_eq!(rows.shape(), [b, 8 * 2 + 8]);
+        assert_close(&format!("student act rows b{b} t{t}"), &rows.to_vec().unwrap(), &want, 5e-5, 5e-4);
+    }
+}
