@@ -101,6 +101,7 @@ fn plan_of(
         width: e,
         heads: h,
         eps: 1e-5,
+        tok: None,
         pos,
         blocks: (0..l).map(|i| names.map(|n| off(&format!("gpt.block{i}.{n}")))).collect(),
         ln_f: [off("gpt.ln_f.gamma"), off("gpt.ln_f.beta")],
@@ -165,4 +166,35 @@ fn gpu_keeps_the_op_by_op_stack_when_it_must() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("outside the flat buffer"), "{err}");
+}
+
+#[test]
+fn gpu_fused_token_projection_matches_the_cpu() {
+    let Some(g) = gpu() else { return };
+    for &(b, t, din, e, h, l) in &[(1, 5, 4, 72, 4, 4), (2, 3, 3, 24, 3, 2)] {
+        let build = |dev: &Device| {
+            let mut pb = ParamBuilder::new();
+            let tok = vdd::nn::Linear::new(&mut pb, "tok", din, e, vdd::nn::LinearInit::Torch);
+            let gpt = Gpt::new(&mut pb, "gpt", cfg(e, l, h, 8)).unwrap();
+            let store = pb.build(dev, 5).unwrap();
+            let n = store.flat().numel();
+            store.load(&Rng::new(8).vec(n, -0.3, 0.3)).unwrap();
+            (tok, gpt, store)
+        };
+        let x = Rng::new(6).vec(b * t * din, -1.0, 1.0);
+        let out = |dev: &Device| {
+            let (tok, gpt, store) = build(dev);
+            let tape = Tape::inference(&store);
+            let xv = tape.constant(Tensor::from_slice(dev, &x, &[b, t, din]).unwrap());
+            dev.sync().unwrap();
+            let before = dev.as_gpu().map(|g| g.stream_stats().dispatches);
+            let y = gpt.forward_tokens(&tape, &tok, &xv).unwrap();
+            let n = dev.as_gpu().map(|g| g.stream_stats().dispatches - before.unwrap());
+            (y.value().to_vec().unwrap(), n)
+        };
+        let (want, _) = out(&Device::Cpu);
+        let (got, n) = out(&g.dev);
+        assert_eq!(n, Some(1), "token projection, positions and stack in one dispatch");
+        assert_close(&format!("fused tokens b{b} t{t} din{din}"), &got, &want, 2e-5, 2e-4);
+    }
 }

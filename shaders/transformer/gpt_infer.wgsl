@@ -1,11 +1,12 @@
 // transformer/gpt_infer.wgsl — a whole minGPT stack for inference in one dispatch:
-//   x ← x + pos (optional);  for each block: x += Wo·Attn(LN1 x) + bo;  x += Wd·GELU(Wu·LN2 x + bu) + bd;
+//   x ← x·Wt + bt (optional token projection of DIN-wide inputs); x ← x + pos (optional);  for each block: x += Wo·Attn(LN1 x) + bo;  x += Wd·GELU(Wu·LN2 x + bu) + bd;
 //   y = LN_f(x).  Pre-LN blocks, causal multi-head attention (scale p.scale), exact (erf) GELU,
 //   biased-variance LayerNorm with eps p.eps, no dropout — what nn::Gpt computes with an
 //   inference tape, without the ~11 dispatches per block (on lavapipe every dispatch costs a
 //   thread-pool wake-up, which dominates small batches).
 //
-// Layout: x, y [batch, NT, E] row-major (read and written as vec4s); w is the model's flat
+// Layout: x [batch, NT, E] row-major, or [batch, NT, din] with the token projection; y
+// [batch, NT, E] written as vec4s; w is the model's flat
 // parameter buffer, bound as vec4s, and every tensor is found by its element offset in p (all
 // multiples of 4) (per layer 16 offsets, 4 per vec4: ln1 γ, ln1 β,
 // Wq, bq | Wk, bk, Wv, bv | Wo, bo, ln2 γ, ln2 β | Wu, bu, Wd, bd); weights are [in, out]
@@ -33,10 +34,14 @@ struct Params {
     scale: f32,
     lnf_g: u32,
     lnf_b: u32,
+    has_tok: u32,
+    tok_w: u32,
+    tok_b: u32,
+    din: u32,
     off: array<vec4<u32>, 32>, // 4 per block, 8 blocks
 }
 
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
@@ -155,7 +160,17 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let base = b * ROW4;
     for (var i = li; i < ROW4; i += WG) {
-        var v = x[base + i];
+        var v: vec4<f32>;
+        if (p.has_tok != 0u) {
+            let r = i / E4;
+            let c = i % E4;
+            let xr = (b * NT + r) * p.din;
+            v = w[p.tok_b / 4u + c];
+            for (var k = 0u; k < p.din; k++) { v += x[xr + k] * w[(p.tok_w + k * E) / 4u + c]; }
+        } else {
+            let o = 4u * (base + i);
+            v = vec4<f32>(x[o], x[o + 1u], x[o + 2u], x[o + 3u]);
+        }
         if (p.has_pos != 0u) { v += w[p.pos_off / 4u + i]; }
         xs[i] = v;
     }

@@ -1,10 +1,11 @@
 //! A whole minGPT stack for inference (CPU twin of `shaders/transformer/gpt_infer.wgsl`):
-//! optional positions, pre-LN blocks `x += Attn(LN1 x); x += MLP(LN2 x)` with causal attention
+//! an optional token projection, optional positions, pre-LN blocks `x += Attn(LN1 x); x += MLP(LN2 x)` with causal attention
 //! and exact GELU, then the final LayerNorm — composed from the other twins, over a model's
 //! flat parameter buffer.
 //!
 //! # Shapes
-//! `x, y: [batch, tokens, width]`; `w`: the flat parameter buffer, every tensor found by its
+//! `x: [batch, tokens, width]` (or `[batch, tokens, din]` with a token projection),
+//! `y: [batch, tokens, width]`; `w`: the flat parameter buffer, every tensor found by its
 //! element offset in the [`GptPlan`] (weights `[in, out]`, MLP hidden `4·width`).
 
 use super::attention::{attention, AttentionShape};
@@ -30,7 +31,10 @@ pub struct GptPlan {
     pub heads: usize,
     /// LayerNorm epsilon (shared by every LayerNorm of the stack).
     pub eps: f32,
-    /// Offset of the positional embeddings `[≥ tokens, width]` to add first, if any.
+    /// Token projection `x·W + b` applied first, if any: offsets of `W: [din, width]` and
+    /// `b: [width]`, and `din`.
+    pub tok: Option<(usize, usize, usize)>,
+    /// Offset of the positional embeddings `[≥ tokens, width]` to add, if any.
     pub pos: Option<usize>,
     /// Each block's offsets.
     pub blocks: Vec<BlockOffsets>,
@@ -39,9 +43,14 @@ pub struct GptPlan {
 }
 
 impl GptPlan {
-    /// Elements of `x` or `y`.
+    /// Elements of `y`.
     pub fn len(&self) -> usize {
         self.batch * self.tokens * self.width
+    }
+
+    /// Elements of `x`.
+    pub fn in_len(&self) -> usize {
+        self.batch * self.tokens * self.tok.map_or(self.width, |t| t.2)
     }
 
     /// Whether there is nothing to compute.
@@ -64,7 +73,14 @@ fn norm<T: Real>(p: &GptPlan, x: &[T], w: &[T], g: usize, b: usize, y: &mut [T])
 /// Runs the stack of `p` over `x` into `y`.
 pub fn gpt_infer<T: Real>(p: &GptPlan, x: &[T], w: &[T], y: &mut [T]) {
     let (rows, e) = (p.batch * p.tokens, p.width);
-    let mut xs = x[..p.len()].to_vec();
+    let mut xs = match p.tok {
+        Some((tw, tb, din)) => {
+            let mut xs = vec![T::zero(); rows * e];
+            linear(rows, din, e, &x[..p.in_len()], w, tw, tb, &mut xs);
+            xs
+        }
+        None => x[..p.len()].to_vec(),
+    };
     if let Some(pos) = p.pos {
         for (i, v) in xs.iter_mut().enumerate() {
             *v += w[pos + i % (p.tokens * e)];

@@ -45,6 +45,10 @@ struct Params {
     scale: f32,
     lnf_g: u32,
     lnf_b: u32,
+    has_tok: u32,
+    tok_w: u32,
+    tok_b: u32,
+    din: u32,
     off: [[u32; 16]; MAX_LAYERS],
 }
 
@@ -69,7 +73,8 @@ pub fn supported(gpu: &Gpu, batch: usize, tokens: usize, width: usize, heads: us
 
 /// Whether every offset of `p` is a multiple of 4 (the kernel reads the parameters as vec4s).
 pub fn aligned(p: &GptPlan) -> bool {
-    p.blocks.iter().flatten().chain(&p.ln_f).chain(p.pos.iter()).all(|o| o % 4 == 0)
+    let tok = p.tok.map(|t| [t.0, t.1]);
+    p.blocks.iter().flatten().chain(&p.ln_f).chain(p.pos.iter()).chain(tok.iter().flatten()).all(|o| o % 4 == 0)
 }
 
 /// Records the stack of `p` over `x` into `y`; `w` is the flat parameter buffer the plan's
@@ -117,6 +122,10 @@ pub fn gpt_infer(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span) -> Result<()
         scale: 1.0 / (hd as f32).sqrt(),
         lnf_g: at(p.ln_f[0])?,
         lnf_b: at(p.ln_f[1])?,
+        has_tok: u32::from(p.tok.is_some()),
+        tok_w: at(p.tok.map_or(0, |t| t.0))?,
+        tok_b: at(p.tok.map_or(0, |t| t.1))?,
+        din: p.tok.map_or(0, |t| t.2) as u32,
         off,
     };
     let defines = [("NT", p.tokens as u32), ("E", p.width as u32), ("H", p.heads as u32), ("HD", hd as u32)];

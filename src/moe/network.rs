@@ -306,7 +306,7 @@ impl StudentNet {
     /// The backbone's output `[B, T, E]` (the observations themselves without a backbone).
     fn backbone(&self, tape: &Tape, obs: &Var) -> Result<Var> {
         match (&self.tok, &self.gpt) {
-            (Some(tok), Some(gpt)) => gpt.forward(tape, &tok.forward(tape, obs)?),
+            (Some(tok), Some(gpt)) => gpt.forward_tokens(tape, tok, obs),
             _ => Ok(obs.clone()),
         }
     }

@@ -178,6 +178,22 @@ impl Gpt {
         self.forward_embedded(tape, &x)
     }
 
+    /// [`Gpt::forward`] over `tok(x)`: raw per-token inputs `[batch, tokens, din]` through the
+    /// token projection `tok` (`Linear(din, width)`), in the same single dispatch as the stack
+    /// when [`Gpt::forward`] would fuse.
+    ///
+    /// # Errors
+    /// Shape errors.
+    pub fn forward_tokens(&self, tape: &Tape, tok: &Linear, x: &Var) -> Result<Var> {
+        let s = x.shape();
+        if s.len() == 3 && s[1] <= self.cfg.max_tokens {
+            if let Some(y) = self.fused_from(tape, Some(tok), x, true)? {
+                return Ok(y);
+            }
+        }
+        self.forward(tape, &tok.forward(tape, x)?)
+    }
+
     /// The first `t` learned positional embeddings `[t, width]`.
     ///
     /// # Errors
@@ -211,17 +227,25 @@ impl Gpt {
     /// no dropout is active and the fused kernel supports the shape; `None` otherwise (the
     /// caller runs the blocks op by op). `with_pos` adds the positional embeddings first.
     fn fused(&self, tape: &Tape, x: &Var, with_pos: bool) -> Result<Option<Var>> {
+        self.fused_from(tape, None, x, with_pos)
+    }
+
+    /// [`Gpt::fused`] with an optional token projection `tok` applied to `x` first.
+    fn fused_from(&self, tape: &Tape, tok: Option<&Linear>, x: &Var, with_pos: bool) -> Result<Option<Var>> {
         let s = x.shape();
         let Device::Gpu(gpu) = tape.device() else {
             return Ok(None);
         };
         let c = &self.cfg;
         let dropout = c.attn_dropout.max(c.resid_dropout).max(c.embd_dropout);
+        let din = tok.map_or(c.width, |l| l.fan_in);
         if s.len() != 3
+            || s[2] != din
+            || tok.is_some_and(|l| l.fan_out != c.width || l.b.is_none())
             || x.requires_grad()
             || tape.param(self.pos).requires_grad()
             || (tape.training() && dropout > 0.0)
-            || !supported(&gpu, s[0], s[1], s[2], c.heads, self.blocks.len())
+            || !supported(&gpu, s[0], s[1], c.width, c.heads, self.blocks.len())
         {
             return Ok(None);
         }
@@ -246,9 +270,10 @@ impl Gpt {
         let plan = GptPlan {
             batch: s[0],
             tokens: s[1],
-            width: s[2],
+            width: c.width,
             heads: c.heads,
             eps: self.ln_f.eps,
+            tok: tok.and_then(|l| lin(l)).map(|[w, b]| (w, b, din)),
             pos: with_pos.then(|| off(self.pos)),
             blocks,
             ln_f: [off(self.ln_f.gamma), off(self.ln_f.beta)],

@@ -10,7 +10,7 @@ use crate::tensor::{by_precision, same_device, Elem, Tensor};
 fn run_cpu<T: Elem>(p: &GptPlan, x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let mut y = vec![T::zero(); p.len()];
     cpu::gpt_infer(p, &T::view(x), &T::view(w), &mut y);
-    Ok(T::tensor(y, x.shape()))
+    Ok(T::tensor(y, &[p.batch, p.tokens, p.width]))
 }
 
 /// Checks that every tensor the plan names lies inside the flat buffer of `n` elements.
@@ -20,6 +20,9 @@ fn check_plan(p: &GptPlan, n: usize) -> Result<()> {
     let mut spans: Vec<(usize, usize)> = p.blocks.iter().flat_map(|b| b.iter().copied().zip(sizes)).collect();
     spans.extend([(p.ln_f[0], e), (p.ln_f[1], e)]);
     spans.extend(p.pos.map(|o| (o, p.tokens * e)));
+    if let Some((tw, tb, din)) = p.tok {
+        spans.extend([(tw, din * e), (tb, e)]);
+    }
     match spans.iter().find(|(o, len)| o + len > n) {
         Some((o, len)) => {
             Err(Error::shape("gpt_infer", format!("parameter span {o}..{} outside the flat buffer of {n}", o + len)))
@@ -28,23 +31,25 @@ fn check_plan(p: &GptPlan, n: usize) -> Result<()> {
     }
 }
 
-/// Runs the stack described by `p` (positions if any, every block, the final LayerNorm) over
-/// token embeddings `x`, reading the parameters from the model's flat buffer `w`. No gradient.
+/// Runs the stack described by `p` (token projection and positions if any, every block, the
+/// final LayerNorm) over `x`, reading the parameters from the model's flat buffer `w`. No gradient.
 /// On the GPU this is one dispatch (`shaders/transformer/gpt_infer.wgsl`) when
 /// [`k::supported`] accepts the configuration.
 ///
 /// # Shapes
-/// `x: [batch, tokens, width]`, `w: [n]` → `[batch, tokens, width]`.
+/// `x: [batch, tokens, width]` (`[batch, tokens, din]` with a token projection), `w: [n]` →
+/// `[batch, tokens, width]`.
 ///
 /// # Errors
 /// [`Error::Shape`] if `x` does not match the plan or a parameter lies outside `w`;
 /// [`Error::InvalidArgument`] for heads that do not divide the width or (GPU) a configuration
 /// the fused kernel does not support; device errors.
 pub fn gpt_infer(x: &Tensor, w: &Tensor, p: &GptPlan) -> Result<Tensor> {
-    if x.shape() != [p.batch, p.tokens, p.width] || w.rank() != 1 {
+    let din = p.tok.map_or(p.width, |t| t.2);
+    if x.shape() != [p.batch, p.tokens, din] || w.rank() != 1 {
         return Err(Error::shape(
             "gpt_infer",
-            format!("x {:?}, w {:?} for a plan of [{}, {}, {}]", x.shape(), w.shape(), p.batch, p.tokens, p.width),
+            format!("x {:?}, w {:?} for a plan of [{}, {}, {din}]", x.shape(), w.shape(), p.batch, p.tokens),
         ));
     }
     if p.heads == 0 || p.width % p.heads != 0 {
@@ -54,7 +59,7 @@ pub fn gpt_infer(x: &Tensor, w: &Tensor, p: &GptPlan) -> Result<Tensor> {
     match same_device("gpt_infer", &[x, w])? {
         Device::Gpu(g) => {
             let x = contiguous(x)?;
-            let y = Tensor::uninit(&g, x.shape())?;
+            let y = Tensor::uninit(&g, &[p.batch, p.tokens, p.width])?;
             if !p.is_empty() {
                 k::gpt_infer(&g, p, span(&x), span(w), span(&y))?;
             }
