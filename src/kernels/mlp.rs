@@ -68,8 +68,12 @@ pub fn supported(gpu: &Gpu, p: &ChainPlan) -> bool {
         && 4 * scratch_define(p) <= gpu.limits().max_compute_workgroup_storage_size as usize
 }
 
+/// `v` as a kernel parameter, or an error if it does not fit in `u32`.
+fn u(v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::invalid("chain_infer", format!("{v} beyond u32")))
+}
+
 fn raw(op: &ChainOp, w_off: usize) -> Result<RawOp> {
-    let u = |v: usize| u32::try_from(v).map_err(|_| Error::invalid("chain_infer", "offset beyond u32"));
     let pw = |v: usize| u(v + w_off);
     let code = |a: Option<crate::cpu::elementwise::Unary>| a.map_or(NONE, |a| a.code());
     Ok(match *op {
@@ -132,7 +136,6 @@ pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span) -> Resul
         }
         *dst = raw(op, w.off as usize)?;
     }
-    let u = |v: usize| u32::try_from(v).map_err(|_| Error::invalid("chain_infer", "size beyond u32"));
     let params = Params {
         rows: u(p.rows)?,
         n_ops: p.ops.len() as u32,

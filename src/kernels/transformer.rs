@@ -99,12 +99,11 @@ pub fn gpt_infer(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span) -> Result<()
     if x.off != 0 || y.off != 0 {
         return Err(Error::invalid("gpt_infer", "x and y must start their buffers"));
     }
+    if !aligned(p) || w.off % 4 != 0 {
+        return Err(Error::invalid("gpt_infer", "parameter offsets must be multiples of 4"));
+    }
     let at = |o: usize| -> Result<u32> {
-        let o = o + w.off as usize;
-        if o % 4 != 0 {
-            return Err(Error::invalid("gpt_infer", format!("parameter offset {o} is not a multiple of 4")));
-        }
-        u32::try_from(o).map_err(|_| Error::invalid("gpt_infer", "parameter offset beyond u32"))
+        u32::try_from(o + w.off as usize).map_err(|_| Error::invalid("gpt_infer", "parameter offset beyond u32"))
     };
     let mut off = [[0u32; 16]; MAX_LAYERS];
     for (dst, b) in off.iter_mut().zip(&p.blocks) {

@@ -314,7 +314,7 @@ impl StudentNet {
     /// [`StudentNet::act_rows`]'s heads as one row chain over the backbone's output at the
     /// last of `t` positions: means, then log gates.
     fn act_chain(&self, store: &ParamStore, rows: usize, t: usize) -> ChainPlan {
-        let width = if self.gpt.is_some() { self.tok.as_ref().map_or(0, |l| l.fan_out) } else { self.cfg.obs_dim };
+        let width = self.gpt.as_ref().map_or(self.cfg.obs_dim, |g| g.cfg.width);
         let (mut plan, x) = ChainPlan::new(rows, t * width, (t - 1) * width, width);
         let f = match &self.head {
             Some((h1, h2)) => {

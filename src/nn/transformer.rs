@@ -185,11 +185,8 @@ impl Gpt {
     /// # Errors
     /// Shape errors.
     pub fn forward_tokens(&self, tape: &Tape, tok: &Linear, x: &Var) -> Result<Var> {
-        let s = x.shape();
-        if s.len() == 3 && s[1] <= self.cfg.max_tokens {
-            if let Some(y) = self.fused_from(tape, Some(tok), x, true)? {
-                return Ok(y);
-            }
+        if let Some(y) = self.fused_from(tape, Some(tok), x, true)? {
+            return Ok(y);
         }
         self.forward(tape, &tok.forward(tape, x)?)
     }
@@ -241,6 +238,7 @@ impl Gpt {
         let din = tok.map_or(c.width, |l| l.fan_in);
         if s.len() != 3
             || s[2] != din
+            || (with_pos && s[1] > c.max_tokens)
             || tok.is_some_and(|l| l.fan_out != c.width || l.b.is_none())
             || x.requires_grad()
             || tape.param(self.pos).requires_grad()
