@@ -28,9 +28,11 @@ const CONFIGS: &[GemmConfig] = &[
     GemmConfig::Tile { tm: 5, tn: 8, wgx: 32, wgy: 1 },
     GemmConfig::Shared { tm: 4, tn: 4, wgx: 16, wgy: 16, bk: 16 },
     GemmConfig::Shared { tm: 2, tn: 4, wgx: 8, wgy: 8, bk: 8 },
-    GemmConfig::Sg8 { tm: 32, tn4: 2, wg: 64 },
-    GemmConfig::Sg8 { tm: 16, tn4: 1, wg: 64 },
-    GemmConfig::Sg8 { tm: 8, tn4: 1, wg: 32 },
+    GemmConfig::Sg8 { tm: 32, tn4: 2, wg: 64, tc: false },
+    GemmConfig::Sg8 { tm: 32, tn4: 2, wg: 64, tc: true },
+    GemmConfig::Sg8 { tm: 16, tn4: 1, wg: 64, tc: false },
+    GemmConfig::Sg8 { tm: 8, tn4: 1, wg: 32, tc: false },
+    GemmConfig::Sg8 { tm: 24, tn4: 1, wg: 32, tc: true },
 ];
 
 struct Case {

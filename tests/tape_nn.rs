@@ -14,11 +14,14 @@ trait Composite {
     fn loss(&self, tape: &Tape, x: &Var) -> vdd::Result<Var>;
 }
 
-struct MlpNet(Mlp, ResidualMlp);
+/// GELU MLP → Mish residual MLP → ReLU MLP (ReLU layers train fused: the derivative comes
+/// from the output).
+struct MlpNet(Mlp, ResidualMlp, Mlp);
 impl Composite for MlpNet {
     fn loss(&self, tape: &Tape, x: &Var) -> vdd::Result<Var> {
         let h = self.0.forward(tape, x)?;
-        let y = self.1.forward(tape, &h)?;
+        let h = self.1.forward(tape, &h)?;
+        let y = self.2.forward(tape, &h)?;
         let s = tape.unary(&y, Unary::Square)?;
         tape.mean_all(&s)
     }
@@ -63,6 +66,7 @@ fn build(kind: &str, pb: &mut ParamBuilder, din: usize) -> Box<dyn Composite> {
         "mlp" => Box::new(MlpNet(
             Mlp::new(pb, "mlp", din, 7, 2, 5, Unary::Gelu, LinearInit::Torch),
             ResidualMlp::new(pb, "res", 5, 6, 2, 3, Unary::Mish, LinearInit::Orthogonal(1.3)),
+            Mlp::new(pb, "relu", 3, 8, 2, 2, Unary::Relu, LinearInit::Torch),
         )),
         "attn" => {
             let c = cfg(8, 1, 2, 4, 0.1);

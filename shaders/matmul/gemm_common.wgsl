@@ -1,6 +1,7 @@
 // matmul/gemm_common.wgsl — parameters and operand access shared by the GEMM kernels
-// (a library included by gemm_tile.wgsl, gemm_shared.wgsl and gemm_sg8.wgsl). Bindings 0 and 1
-// (A and B) are declared by the kernels: scalar in gemm_scalar.wgsl, vec4 in gemm_sg8.wgsl.
+// (a library included by gemm_tile.wgsl, gemm_shared.wgsl and gemm_sg8.wgsl). Bindings 0, 1
+// and 3 (A, B and C) are declared by the kernels: scalar in gemm_scalar.wgsl, vec4 in
+// gemm_sg8.wgsl.
 //
 // C[z] = f(alpha · op(A[b]) · op(B[b]) (+ bias)) where z = split · batch + b indexes the output
 // block: with split-K (splits > 1) every split writes its partial product over
@@ -16,17 +17,18 @@ struct Params {
 }
 
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
-// Writes one finished output element of block z: f(alpha · v + bias), the bias in the blocks
-// of the first k-split only (so the split reduction adds it once). f is the fused activation
-// unary_f of elementwise/unary_ops.wgsl (define OP; the launcher passes OP = NO_ACT, whose
-// default branch is the identity, for plain products and for every split-K product).
-fn store_c(z: u32, r: u32, col: u32, v: f32) {
+// The finished value of one output element of block z: f(alpha · v + bias[bias_col]), the bias
+// in the blocks of the first k-split only (so the split reduction adds it once). f is the fused
+// activation unary_f of elementwise/unary_ops.wgsl (define OP; the launcher passes OP = NO_ACT,
+// whose default branch is the identity, for plain products and for every split-K product).
+// C itself (binding 3) is declared by the kernels: scalar in gemm_scalar.wgsl, vec4 in
+// gemm_sg8.wgsl.
+fn finish(z: u32, bias_col: u32, v: f32) -> f32 {
     var out = p.alpha * v;
     if (HAS_BIAS == 1u && z < p.batch) {
-        out += bias[p.bias_off + col];
+        out += bias[p.bias_off + bias_col];
     }
-    c[p.c_off + z * p.m * p.n + r * p.n + col] = unary_f(out, 0.0, 0.0);
+    return unary_f(out, 0.0, 0.0);
 }

@@ -8,11 +8,17 @@
 // l, l+8, … as vec4s of k; with TRANS_A, 4-row chunks of the 4 k-rows) and hands rows out with
 // subgroupShuffle; B is read as vec4 (4 columns, or 4 k-values when TRANS_B, transposed in
 // registers). Each accumulator takes 4 multiply-adds per update, so spilled-accumulator
-// traffic stays small per flop. No shared memory, no barriers.
+// traffic stays small per flop. No shared memory, no barriers. Results leave as vec4 stores.
+//
+// TRANS_C = 1 computes the transposed product Cᵀ = op(B)ᵀ·op(A)ᵀ (the launcher swaps the operands
+// and their transposes, so m, n and the operands above are Cᵀ's) and stores it transposed, as C:
+// products with few columns and many rows (n = 72, m = 5120) then tile along their long side
+// without padding the short one (the tile's 8 lanes own 8 consecutive rows of Cᵀ, i.e. one
+// vec4 pair of a row of C), and the bias is indexed by Cᵀ's row.
 // Measured on llvmpipe (2 cores, 1024³): ≈ 50–56 GFLOP/s for TM 32–64, TN4 2–3 (tools/ksweep);
 // the cost is dominated by llvmpipe's per-lane buffer loads, so larger tiles help only a little.
 //
-// Requirements (checked by the launcher): N % 4 == 0; K % 4 == 0 unless TRANS_A, M % 4 == 0 if
+// Requirements (checked by the launcher): N % 4 == 0, M % 4 == 0 if TRANS_C, c_off % 4 == 0; K % 4 == 0 unless TRANS_A, M % 4 == 0 if
 // TRANS_A; K % 4 == 0 if TRANS_B; vec4-aligned offsets and batch strides; subgroup size a
 // multiple of 8 with consecutive lanes; TM % 8 == 0; k_split % 4 == 0.
 // Dispatch: (ceil(n / (32·TN4)), ceil(m / ((WG/8)·TM)), batch · splits).
@@ -20,6 +26,7 @@
 
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> c4: array<vec4<f32>>;
 
 override WG: u32 = 64u;
 
@@ -104,19 +111,45 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
         }
     }
-    for (var r = 0u; r < TM / 8u; r++) {
-        for (var l = 0u; l < 8u; l++) {
-            let row = row0 + r * 8u + l;
-            for (var j = 0u; j < TN4; j++) {
-                if (row < p.m && col4 + j < n4) {
-                    let v = acc[r][l][j];
-                    let col = (col4 + j) * 4u;
-                    store_c(wid.z, row, col, v.x);
-                    store_c(wid.z, row, col + 1u, v.y);
-                    store_c(wid.z, row, col + 2u, v.z);
-                    store_c(wid.z, row, col + 3u, v.w);
+    // vec4 stores: C[z] is [m, n] (TRANS_C = 0) or [n, m] (TRANS_C = 1) at c_off + z·m·n.
+    let blk4 = (p.c_off + wid.z * p.m * p.n) / 4u;
+    if (TRANS_C == 1u) {
+        // The 4 consecutive rows 8r + 4h … of this lane's tile are one vec4 of each of the
+        // stored rows (col4 + j)·4 + q; their bias entries are the tile rows.
+        for (var r = 0u; r < TM / 8u; r++) {
+            for (var h = 0u; h < 2u; h++) {
+                let row = row0 + r * 8u + 4u * h;
+                for (var j = 0u; j < TN4; j++) {
+                    if (row < p.m && col4 + j < n4) {
+                        let v0 = acc[r][4u * h][j];
+                        let v1 = acc[r][4u * h + 1u][j];
+                        let v2 = acc[r][4u * h + 2u][j];
+                        let v3 = acc[r][4u * h + 3u][j];
+                        let at4 = blk4 + (col4 + j) * 4u * m4 + row / 4u;
+                        c4[at4] = finish4(wid.z, row, vec4<f32>(v0.x, v1.x, v2.x, v3.x));
+                        c4[at4 + m4] = finish4(wid.z, row, vec4<f32>(v0.y, v1.y, v2.y, v3.y));
+                        c4[at4 + 2u * m4] = finish4(wid.z, row, vec4<f32>(v0.z, v1.z, v2.z, v3.z));
+                        c4[at4 + 3u * m4] = finish4(wid.z, row, vec4<f32>(v0.w, v1.w, v2.w, v3.w));
+                    }
+                }
+            }
+        }
+    } else {
+        for (var r = 0u; r < TM / 8u; r++) {
+            for (var l = 0u; l < 8u; l++) {
+                let row = row0 + r * 8u + l;
+                for (var j = 0u; j < TN4; j++) {
+                    if (row < p.m && col4 + j < n4) {
+                        c4[blk4 + row * n4 + col4 + j] = finish4(wid.z, (col4 + j) * 4u, acc[r][l][j]);
+                    }
                 }
             }
         }
     }
+}
+
+// finish (gemm_common.wgsl) of 4 elements whose bias entries start at bias_col.
+fn finish4(z: u32, bias_col: u32, v: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(finish(z, bias_col, v.x), finish(z, bias_col + 1u, v.y), finish(z, bias_col + 2u, v.z),
+                     finish(z, bias_col + 3u, v.w));
 }

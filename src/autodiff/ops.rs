@@ -25,28 +25,31 @@ impl Tape<'_> {
         let mut inputs = vec![x, w];
         inputs.extend(b);
         let n = need(&inputs);
-        Ok(self.record(y, &inputs, move |dy| {
-            let (dx, dw, db) = t::linear_bwd(&xv, &wv, dy, has_bias && n.get(2) == Some(&true))?;
-            let mut out = vec![n[0].then_some(dx), n[1].then_some(dw)];
-            if has_bias {
-                out.push(db);
-            }
-            Ok(out)
-        }))
+        Ok(self.record(y, &inputs, move |dy| linear_grads(&xv, &wv, dy, has_bias, &n)))
     }
 
-    /// `act(x·w + b)`: with nothing to differentiate, one fused op ([`t::linear_act`]);
-    /// otherwise [`Tape::linear`] then [`Tape::unary`] (backward needs the pre-activation).
+    /// `act(x·w + b)`: with nothing to differentiate, one fused op ([`t::linear_act`]). With
+    /// gradients, ReLU stays fused too (its derivative is read off the output: `y > 0` exactly
+    /// where `x·w + b > 0`); other activations run [`Tape::linear`] then [`Tape::unary`]
+    /// (their backward needs the pre-activation).
     ///
     /// # Errors
     /// Shape or device errors of the ops.
     pub fn linear_act(&self, x: &Var, w: &Var, b: Option<&Var>, act: Unary) -> Result<Var> {
         let mut inputs = vec![x, w];
         inputs.extend(b);
-        if need(&inputs).contains(&true) || act.params() != [0.0, 0.0] {
+        let n = need(&inputs);
+        if !n.contains(&true) && act.params() == [0.0, 0.0] {
+            return Ok(self.constant(t::linear_act(&x.value, &w.value, b.map(|b| &b.value), act)?));
+        }
+        if act != Unary::Relu {
             return self.unary(&self.linear(x, w, b)?, act);
         }
-        Ok(self.constant(t::linear_act(&x.value, &w.value, b.map(|b| &b.value), act)?))
+        let y = t::linear_act(&x.value, &w.value, b.map(|b| &b.value), act)?;
+        let (xv, wv, yv) = (x.value.clone(), w.value.clone(), y.clone());
+        let has_bias = b.is_some();
+        Ok(self
+            .record(y, &inputs, move |dy| linear_grads(&xv, &wv, &t::unary_bwd(&yv, dy, Unary::Relu)?, has_bias, &n)))
     }
 
     /// Batched `op(a)·op(b)` (see [`t::matmul`]). Backward: [`t::matmul_bwd`].
@@ -272,4 +275,15 @@ impl Tape<'_> {
         let sq = self.unary(&d, Unary::Square)?;
         self.mean_all(&sq)
     }
+}
+
+/// Gradients of `x·w (+ b)` given the output's `dz`, for the inputs flagged in `n`
+/// (`[x, w, b]`): the backward of [`Tape::linear`] and of fused-ReLU [`Tape::linear_act`].
+fn linear_grads(x: &Tensor, w: &Tensor, dz: &Tensor, has_bias: bool, n: &[bool]) -> Result<Vec<Option<Tensor>>> {
+    let (dx, dw, db) = t::linear_bwd(x, w, dz, has_bias && n.get(2) == Some(&true))?;
+    let mut out = vec![n[0].then_some(dx), n[1].then_some(dw)];
+    if has_bias {
+        out.push(db);
+    }
+    Ok(out)
 }

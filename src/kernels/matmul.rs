@@ -80,11 +80,12 @@ const SHARED_VARIANTS: [&[(&str, u32)]; 2] = variants![
         ("OP", 11)
     ],
 ];
-const SG8_VARIANTS: [&[(&str, u32)]; 4] = variants![
-    [("TM", 32), ("TN4", 2), ("TRANS_A", 0), ("TRANS_B", 0), ("HAS_BIAS", 1), ("OP", NO_ACT)],
-    [("TM", 32), ("TN4", 2), ("TRANS_A", 1), ("TRANS_B", 0), ("HAS_BIAS", 0), ("OP", NO_ACT)],
-    [("TM", 16), ("TN4", 1), ("TRANS_A", 0), ("TRANS_B", 1), ("HAS_BIAS", 0), ("OP", NO_ACT)],
-    [("TM", 8), ("TN4", 1), ("TRANS_A", 1), ("TRANS_B", 1), ("HAS_BIAS", 1), ("OP", 12)],
+const SG8_VARIANTS: [&[(&str, u32)]; 5] = variants![
+    [("TM", 32), ("TN4", 2), ("TRANS_A", 0), ("TRANS_B", 0), ("TRANS_C", 0), ("HAS_BIAS", 1), ("OP", NO_ACT)],
+    [("TM", 32), ("TN4", 2), ("TRANS_A", 1), ("TRANS_B", 0), ("TRANS_C", 0), ("HAS_BIAS", 0), ("OP", NO_ACT)],
+    [("TM", 16), ("TN4", 1), ("TRANS_A", 0), ("TRANS_B", 1), ("TRANS_C", 1), ("HAS_BIAS", 0), ("OP", NO_ACT)],
+    [("TM", 8), ("TN4", 1), ("TRANS_A", 1), ("TRANS_B", 1), ("TRANS_C", 0), ("HAS_BIAS", 1), ("OP", 12)],
+    [("TM", 72), ("TN4", 2), ("TRANS_A", 1), ("TRANS_B", 1), ("TRANS_C", 1), ("HAS_BIAS", 1), ("OP", 11)],
 ];
 
 /// A GEMM kernel with its tile parameters.
@@ -123,6 +124,10 @@ pub enum GemmConfig {
         tn4: u32,
         /// Invocations per workgroup (multiple of 8).
         wg: u32,
+        /// Computes Cᵀ = op(B)ᵀ·op(A)ᵀ and stores it transposed (tiles run along C's columns:
+        /// for products with few columns and many rows).
+        #[serde(default)]
+        tc: bool,
     },
 }
 
@@ -131,7 +136,9 @@ impl std::fmt::Display for GemmConfig {
         match *self {
             GemmConfig::Tile { tm, tn, wgx, wgy } => write!(f, "tile tm{tm} tn{tn} wg{wgx}x{wgy}"),
             GemmConfig::Shared { tm, tn, wgx, wgy, bk } => write!(f, "shared tm{tm} tn{tn} wg{wgx}x{wgy} bk{bk}"),
-            GemmConfig::Sg8 { tm, tn4, wg } => write!(f, "sg8 tm{tm} tn{} wg{wg}", tn4 * 4),
+            GemmConfig::Sg8 { tm, tn4, wg, tc } => {
+                write!(f, "sg8 tm{tm} tn{} wg{wg}{}", tn4 * 4, if tc { " tc" } else { "" })
+            }
         }
     }
 }
@@ -143,14 +150,39 @@ pub struct Offsets {
     pub a: u32,
     /// Element offset of B.
     pub b: u32,
+    /// Element offset of C.
+    pub c: u32,
 }
 
 impl GemmConfig {
-    /// Rows and columns of C covered by one workgroup.
+    /// Rows and columns of the kernel's output covered by one workgroup (of Cᵀ when the
+    /// configuration transposes its output).
     pub fn block(&self) -> (u32, u32) {
         match *self {
             GemmConfig::Tile { tm, tn, wgx, wgy } | GemmConfig::Shared { tm, tn, wgx, wgy, .. } => (wgy * tm, wgx * tn),
-            GemmConfig::Sg8 { tm, tn4, wg } => ((wg / 8) * tm, 32 * tn4),
+            GemmConfig::Sg8 { tm, tn4, wg, .. } => ((wg / 8) * tm, 32 * tn4),
+        }
+    }
+
+    /// Whether the kernel computes Cᵀ (see [`GemmConfig::Sg8`]'s `tc`).
+    pub fn transposes_output(&self) -> bool {
+        matches!(self, GemmConfig::Sg8 { tc: true, .. })
+    }
+
+    /// The product the kernel computes for `s`: `s` itself, or Cᵀ = op(B)ᵀ·op(A)ᵀ (operands,
+    /// transposes, sizes and batch strides swapped) when it transposes its output.
+    pub fn kernel_shape(&self, s: &GemmShape) -> GemmShape {
+        if !self.transposes_output() {
+            return *s;
+        }
+        GemmShape {
+            m: s.n,
+            n: s.m,
+            trans_a: !s.trans_b,
+            trans_b: !s.trans_a,
+            batch_stride_a: s.batch_stride_b,
+            batch_stride_b: s.batch_stride_a,
+            ..*s
         }
     }
 
@@ -172,7 +204,7 @@ impl GemmConfig {
                     && fits(wgx, wgy)
                     && 4 * bk * (wgy * tm + wgx * tn) <= lim.max_compute_workgroup_storage_size
             }
-            GemmConfig::Sg8 { tm, tn4, wg } => {
+            GemmConfig::Sg8 { tm, tn4, wg, tc } => {
                 let info = gpu.info();
                 let sg_ok = gpu.features().contains(wgpu::Features::SUBGROUP)
                     && info.subgroup_min_size >= 8
@@ -186,9 +218,10 @@ impl GemmConfig {
                     && fits(wg, 1)
                     && s.k % 4 == 0
                     && s.n % 4 == 0
-                    && (!s.trans_a || s.m % 4 == 0)
+                    && (!(s.trans_a || tc) || s.m % 4 == 0)
                     && aligned(off.a, s.batch_stride_a)
                     && aligned(off.b, s.batch_stride_b)
+                    && off.c % 4 == 0
             }
         }
     }
@@ -199,6 +232,7 @@ impl GemmConfig {
         bias: bool,
         op: u32,
     ) -> (&'static Kernel, Vec<(&'static str, u32)>, Vec<(&'static str, f64)>) {
+        let s = self.kernel_shape(s);
         let flags = [
             ("TRANS_A", u32::from(s.trans_a)),
             ("TRANS_B", u32::from(s.trans_b)),
@@ -216,8 +250,8 @@ impl GemmConfig {
                 d.extend(flags);
                 (&GEMM_SHARED, d, vec![])
             }
-            GemmConfig::Sg8 { tm, tn4, wg } => {
-                let mut d = vec![("TM", tm), ("TN4", tn4)];
+            GemmConfig::Sg8 { tm, tn4, wg, tc } => {
+                let mut d = vec![("TM", tm), ("TN4", tn4), ("TRANS_C", u32::from(tc))];
                 d.extend(flags);
                 (&GEMM_SG8, d, vec![("WG", f64::from(wg))])
             }
@@ -295,30 +329,36 @@ pub fn gemm_act_with(
     if act.is_some_and(|u| u.params() != [0.0, 0.0]) {
         return Err(Error::invalid("gemm", format!("cannot fuse {act:?}: only parameterless activations")));
     }
-    if !cfg.supports(gpu, s, Offsets { a: a.off, b: b.off }) {
-        return Err(Error::invalid("gemm", format!("{cfg} cannot run {s:?} at offsets a={} b={}", a.off, b.off)));
-    }
     let splits = splits.clamp(1, s.k.max(1));
     let g = cfg.k_granule();
     let k_split = if splits == 1 { s.k.max(1) } else { s.k.div_ceil(splits).div_ceil(g) * g };
     let splits = if s.k == 0 { 1 } else { s.k.div_ceil(k_split) };
-    let fused = if splits == 1 { act.map_or(NO_ACT, Unary::code) } else { NO_ACT };
-    let (kernel, defines, overrides) = cfg.kernel_and_defines(s, bias.is_some(), fused);
-    let (bm, bn) = cfg.block();
-    let groups = [s.n.div_ceil(bn as usize) as u32, s.m.div_ceil(bm as usize) as u32, (s.batch * splits) as u32];
     let scratch = if splits > 1 { Some(gpu.alloc((splits * s.c_len() * 4) as u64)?) } else { None };
     let out = scratch.as_ref().map_or(c, |buf| Span { buf, off: 0 });
+    if !cfg.supports(gpu, s, Offsets { a: a.off, b: b.off, c: out.off }) {
+        return Err(Error::invalid(
+            "gemm",
+            format!("{cfg} cannot run {s:?} at offsets a={} b={} c={}", a.off, b.off, out.off),
+        ));
+    }
+    let fused = if splits == 1 { act.map_or(NO_ACT, Unary::code) } else { NO_ACT };
+    let (kernel, defines, overrides) = cfg.kernel_and_defines(s, bias.is_some(), fused);
+    // The kernel's own product (Cᵀ with swapped operands when it transposes its output).
+    let ks = cfg.kernel_shape(s);
+    let (ka, kb) = if cfg.transposes_output() { (b, a) } else { (a, b) };
+    let (bm, bn) = cfg.block();
+    let groups = [ks.n.div_ceil(bn as usize) as u32, ks.m.div_ceil(bm as usize) as u32, (s.batch * splits) as u32];
     let params = GemmParams {
-        m: s.m as u32,
-        n: s.n as u32,
-        k: s.k as u32,
-        batch: s.batch as u32,
-        a_off: a.off,
-        b_off: b.off,
+        m: ks.m as u32,
+        n: ks.n as u32,
+        k: ks.k as u32,
+        batch: ks.batch as u32,
+        a_off: ka.off,
+        b_off: kb.off,
         c_off: out.off,
         bias_off: bias.map_or(0, |x| x.off),
-        sa: s.batch_stride_a as u32,
-        sb: s.batch_stride_b as u32,
+        sa: ks.batch_stride_a as u32,
+        sb: ks.batch_stride_b as u32,
         k_split: k_split as u32,
         splits: splits as u32,
         alpha: s.alpha,
@@ -330,7 +370,7 @@ pub fn gemm_act_with(
         kernel,
         &defines,
         &overrides,
-        &[a.buf, b.buf, bias_buf, out.buf],
+        &[ka.buf, kb.buf, bias_buf, out.buf],
         &params,
         groups,
         Cost { flops: s.flops(), bytes: (4 * (s.a_len() + s.b_len() + splits * s.c_len())) as f64 },
@@ -355,9 +395,10 @@ fn sg8_efficiency(tm: u32, tn4: u32) -> f64 {
     match (tm, tn4) {
         (64, 2) => 1.0,
         (32, 2) => 0.93,
-        (48, 2) | (64, 3) => 0.88,
-        (16, 2) | (32, 3) | (48, 3) => 0.85,
+        (48, 2) | (64, 3) | (72, 3) => 0.88,
+        (16, 2) | (32, 3) | (48, 3) | (72, 2) => 0.85,
         (64, 1) | (32, 1) | (48, 1) => 0.82,
+        (72, 1) => 0.75,
         (16, 3) => 0.8,
         (16, 1) => 0.66,
         (8, 2) => 0.58,
@@ -380,6 +421,7 @@ fn parallel_slots(gpu: &Gpu) -> usize {
 /// ≈ 25 GFLOP/s per llvmpipe thread), plus the split reduction's traffic (≈ 2 GB/s).
 fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize) -> f64 {
     let GemmConfig::Sg8 { tm, tn4, .. } = cfg else { return f64::INFINITY };
+    let s = &cfg.kernel_shape(s);
     let (bm, bn) = cfg.block();
     let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize) * splits;
     let k_split = s.k.div_ceil(splits).div_ceil(4) * 4;
@@ -403,7 +445,8 @@ pub fn few_rows(m: usize) -> GemmConfig {
 }
 
 /// Chooses the kernel configuration and k-splits for one product. With the subgroup kernel
-/// preferred, it searches tile rows, column groups, workgroup size and split-K with
+/// preferred, it searches tile rows (8–72), column groups (1–3 vec4), workgroup size, output
+/// transposition and split-K with
 /// [`sg8_cost`]; other preferences run as tuned, split when they leave the adapter idle.
 /// Products of at most [`FEW_ROWS`] rows always run [`few_rows`].
 /// Falls back to the general tile kernel when the preferred kernel cannot run the shape.
@@ -418,12 +461,15 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
     let wgx = s.n.div_ceil(tn as usize).next_power_of_two().clamp(1, 8) as u32;
     let fallback = GemmConfig::Tile { tm: 4, tn, wgx, wgy: 64 / wgx };
     match pref {
-        GemmConfig::Sg8 { tm, tn4, .. } if pref.supports(gpu, s, off) => {
+        GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => {
             let mut best = (f64::INFINITY, pref, 1);
-            for t in [8, 16, 24, 32, 48, 64].into_iter().filter(|&t| t <= tm.max(8)) {
-                for n4 in (1..=tn4.max(1)).take(3) {
-                    for wg in [32, 64] {
-                        let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg };
+            for t in [8, 16, 24, 32, 48, 64, 72] {
+                for n4 in 1..=3 {
+                    for (wg, tc) in [(32, false), (64, false), (32, true), (64, true)] {
+                        let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg, tc };
+                        if tc && !cand.supports(gpu, s, off) {
+                            continue;
+                        }
                         for splits in [1, 2, 4, 8].into_iter().filter(|&x| x == 1 || s.k >= 256 * x) {
                             let cost = sg8_cost(s, cand, splits, slots);
                             if cost < best.0 {
@@ -468,6 +514,6 @@ pub fn gemm_act(
     act: Option<Unary>,
     c: Span,
 ) -> Result<()> {
-    let (cfg, splits) = plan(gpu, s, Offsets { a: a.off, b: b.off });
+    let (cfg, splits) = plan(gpu, s, Offsets { a: a.off, b: b.off, c: c.off });
     gemm_act_with(gpu, cfg, splits, s, a, b, bias, act, c)
 }

@@ -29,7 +29,7 @@ impl Tuning {
     /// the shared-memory kernel elsewhere.
     pub fn default_for(gpu: &Gpu) -> Tuning {
         let info = gpu.info();
-        let sg8 = GemmConfig::Sg8 { tm: 64, tn4: 2, wg: 64 };
+        let sg8 = GemmConfig::Sg8 { tm: 64, tn4: 2, wg: 64, tc: false };
         let gemm = if info.device_type == wgpu::DeviceType::Cpu
             && info.subgroup_min_size == 8
             && gpu.features().contains(wgpu::Features::SUBGROUP)

@@ -70,10 +70,12 @@ fn candidates() -> Vec<GemmConfig> {
     for (tm, tn, wgx, wgy, bk) in [(4, 4, 16, 16, 16), (4, 4, 8, 8, 16), (8, 8, 8, 8, 8), (8, 4, 16, 8, 16)] {
         v.push(GemmConfig::Shared { tm, tn, wgx, wgy, bk });
     }
-    for tm in [16, 32, 48, 64] {
-        for tn4 in [1, 2, 3] {
-            for wg in [32, 64] {
-                v.push(GemmConfig::Sg8 { tm, tn4, wg });
+    for tc in [false, true] {
+        for tm in [16, 32, 48, 64, 72] {
+            for tn4 in [1, 2, 3] {
+                for wg in [32, 64] {
+                    v.push(GemmConfig::Sg8 { tm, tn4, wg, tc });
+                }
             }
         }
     }
