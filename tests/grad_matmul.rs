@@ -120,3 +120,77 @@ fn gpu_linear_backward_matches_cpu_on_model_shapes() {
         assert_close(&format!("linear db {rows}x{fin}x{fout}"), &g.3, &c.3, tol(rows), 1e-5);
     }
 }
+
+/// `linear_grads_acc` adds `xᵀ·dy` and `Σ_rows dy` to existing gradients, on awkward shapes,
+/// with the bias slot joined to the weight slot (one fused product on the GPU, checked through
+/// the profiler: a BIAS_ROW product and no separate reduction or copy), apart from it, and
+/// absent; large row counts take the split-K path. Guard elements around the slots must stay.
+#[test]
+fn linear_grads_accumulate_into_slots_like_the_cpu() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap();
+    let mut rng = Rng::new(33);
+    // (rows, fan_in, fan_out, the fused product must run when the bias is joined)
+    for &(rows, fan_in, fan_out, fused) in &[
+        (1, 12, 8, false), // rows % 4 ≠ 0 (the product's k): computed, then added
+        (3, 16, 4, false),
+        (17, 33, 12, false), // fan_in % 4 ≠ 0
+        (127, 72, 288, false),
+        (128, 72, 288, true),
+        (300, 64, 16, true),
+        (4096, 16, 24, true), // split-K, accumulating reduction
+        (5, 4, 8, false),     // few weight rows: the general kernel, then added
+    ] {
+        let (x, dy) = (rng.vec(rows * fan_in, -1.0, 1.0), rng.vec(rows * fan_out, -1.0, 1.0));
+        let nw = fan_in * fan_out;
+        let slot = rng.vec(nw + fan_out + 8, -1.0, 1.0);
+        let mut want = slot.clone();
+        for r in 0..rows {
+            for j in 0..fan_out {
+                for i in 0..fan_in {
+                    want[4 + i * fan_out + j] += x[r * fan_in + i] * dy[r * fan_out + j];
+                }
+                want[4 + nw + j] += dy[r * fan_out + j];
+            }
+        }
+        for layout in ["joined", "apart", "no bias"] {
+            let dev = &g.dev;
+            let buf = Tensor::from_slice(dev, &slot, &[slot.len()]).unwrap();
+            let gw = buf.view_flat(4, &[fan_in, fan_out]).unwrap();
+            let apart = Tensor::from_slice(dev, &slot[4 + nw..4 + nw + fan_out], &[fan_out]).unwrap();
+            let gb = match layout {
+                "joined" => Some(buf.view_flat(4 + nw, &[fan_out]).unwrap()),
+                "apart" => Some(apart.clone()),
+                _ => None,
+            };
+            let xt = Tensor::from_slice(dev, &x, &[rows, fan_in]).unwrap();
+            let dyt = Tensor::from_slice(dev, &dy, &[rows, fan_out]).unwrap();
+            dev.sync().unwrap();
+            gpu.start_profiling().unwrap();
+            ops::linear_grads_acc(&xt, &dyt, &gw, gb.as_ref()).unwrap();
+            let timings = gpu.stop_profiling().unwrap();
+            let what = format!("{rows}x{fan_in}x{fan_out} {layout}");
+            let got = buf.to_vec().unwrap();
+            let tol = 1e-5 * (rows as f64).sqrt() * 4.0;
+            assert_close(&format!("{what}: weight"), &got[4..4 + nw], &want[4..4 + nw], tol, 1e-5);
+            let bias_want =
+                if layout == "no bias" { &slot[4 + nw..4 + nw + fan_out] } else { &want[4 + nw..4 + nw + fan_out] };
+            let bias_got =
+                if layout == "apart" { apart.to_vec().unwrap() } else { got[4 + nw..4 + nw + fan_out].to_vec() };
+            assert_close(&format!("{what}: bias"), &bias_got, bias_want, tol, 1e-5);
+            assert_eq!(&got[..4], &slot[..4], "{what}: guard before the slots");
+            assert_eq!(&got[4 + nw + fan_out..], &slot[4 + nw + fan_out..], "{what}: guard after the slots");
+            if fused && layout == "joined" {
+                let products: Vec<_> = timings.iter().filter(|t| t.label.starts_with("matmul/")).collect();
+                assert!(
+                    products.len() == 1
+                        && products[0].variant.contains("BIAS_ROW=1")
+                        && products[0].variant.contains("ACC_C="),
+                    "{what}: expected one fused bias-row product, got {:?}",
+                    timings.iter().map(|t| (&t.label, &t.variant)).collect::<Vec<_>>()
+                );
+                assert!(!timings.iter().any(|t| t.label.starts_with("copy/")), "{what}: fused gradients need no copy");
+            }
+        }
+    }
+}

@@ -15,6 +15,13 @@
 // products with few columns and many rows (n = 72, m = 5120) then tile along their long side
 // without padding the short one (the tile's 8 lanes own 8 consecutive rows of Cᵀ, i.e. one
 // vec4 pair of a row of C), and the bias is indexed by Cᵀ's row.
+//
+// Weight gradients (dW = Xᵀ·dY: TRANS_A = 1, TRANS_B = 0, TRANS_C = 0) can also produce the
+// bias gradient: with BIAS_ROW = 1 every lane sums its columns of B over k alongside the
+// product and the first group of each column block writes the sums as row m of C, whose
+// blocks then have c_rows = m + 1 rows ([dW; db] is one contiguous block when the bias follows
+// the weight). With ACC_C = 1 the results are added to C instead of overwriting it
+// (gradient accumulation straight into the parameters' gradient buffer).
 // Measured on llvmpipe (2 cores, 1024³): ≈ 50–56 GFLOP/s for TM 32–64, TN4 2–3 (tools/ksweep);
 // the cost is dominated by llvmpipe's per-lane buffer loads, so larger tiles help only a little.
 //
@@ -22,7 +29,7 @@
 // TRANS_A; K % 4 == 0 if TRANS_B; vec4-aligned offsets and batch strides; subgroup size a
 // multiple of 8 with consecutive lanes; TM % 8 == 0; k_split % 4 == 0.
 // Dispatch: (ceil(n / (32·TN4)), ceil(m / ((WG/8)·TM)), batch · splits).
-// CPU twin: cpu::gemm::gemm.
+// CPU twin: cpu::gemm::gemm (with BIAS_ROW, also cpu::reduce::sum_leading of B).
 
 @group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
@@ -55,6 +62,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // acc[r][l][j]: row r·8 + l, column group j. Indexing each level by its own loop variable
     // lets NIR force-unroll every loop (an indirect index would send acc to scratch memory).
     var acc: array<array<array<vec4<f32>, TN4>, 8>, TM / 8u>;
+    var bsum: array<vec4<f32>, TN4>;
     for (var kq = kq0; kq < kq1; kq++) {
         var av: array<vec4<f32>, TM / 8u>;
         var at: array<array<vec4<f32>, 4>, NS>;
@@ -91,6 +99,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 b2[j] = b4[i + 2u * n4];
                 b3[j] = b4[i + 3u * n4];
             }
+            if (BIAS_ROW == 1u) {
+                bsum[j] += (b0[j] + b1[j]) + (b2[j] + b3[j]);
+            }
         }
         for (var r = 0u; r < TM / 8u; r++) {
             for (var l = 0u; l < 8u; l++) {
@@ -112,13 +123,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
     // vec4 stores: C[z] is [m, n] (TRANS_C = 0) or [n, m] (TRANS_C = 1) at c_off + z·m·n.
-    let blk4 = (p.c_off + wid.z * p.m * p.n) / 4u;
+    let blk4 = (p.c_off + wid.z * p.c_rows * p.n) / 4u;
     if (TRANS_C == 1u) {
         // The 4 consecutive rows 8r + 4h … of this lane's tile are one vec4 of each of the
         // stored rows (col4 + j)·4 + q; their bias entries are the tile rows.
         for (var r = 0u; r < TM / 8u; r++) {
             for (var h = 0u; h < 2u; h++) {
                 let row = row0 + r * 8u + 4u * h;
+                let br = bias4(wid.z, min(row, p.m - 4u));
                 for (var j = 0u; j < TN4; j++) {
                     if (row < p.m && col4 + j < n4) {
                         let v0 = acc[r][4u * h][j];
@@ -126,30 +138,58 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                         let v2 = acc[r][4u * h + 2u][j];
                         let v3 = acc[r][4u * h + 3u][j];
                         let at4 = blk4 + (col4 + j) * 4u * m4 + row / 4u;
-                        c4[at4] = finish4(wid.z, row, vec4<f32>(v0.x, v1.x, v2.x, v3.x));
-                        c4[at4 + m4] = finish4(wid.z, row, vec4<f32>(v0.y, v1.y, v2.y, v3.y));
-                        c4[at4 + 2u * m4] = finish4(wid.z, row, vec4<f32>(v0.z, v1.z, v2.z, v3.z));
-                        c4[at4 + 3u * m4] = finish4(wid.z, row, vec4<f32>(v0.w, v1.w, v2.w, v3.w));
+                        store4(at4, act4(p.alpha * vec4<f32>(v0.x, v1.x, v2.x, v3.x) + br));
+                        store4(at4 + m4, act4(p.alpha * vec4<f32>(v0.y, v1.y, v2.y, v3.y) + br));
+                        store4(at4 + 2u * m4, act4(p.alpha * vec4<f32>(v0.z, v1.z, v2.z, v3.z) + br));
+                        store4(at4 + 3u * m4, act4(p.alpha * vec4<f32>(v0.w, v1.w, v2.w, v3.w) + br));
                     }
                 }
             }
         }
     } else {
+        // The bias of this lane's columns, loaded once.
+        var bj: array<vec4<f32>, TN4>;
+        for (var j = 0u; j < TN4; j++) { bj[j] = bias4(wid.z, cl[j] * 4u); }
         for (var r = 0u; r < TM / 8u; r++) {
             for (var l = 0u; l < 8u; l++) {
                 let row = row0 + r * 8u + l;
                 for (var j = 0u; j < TN4; j++) {
                     if (row < p.m && col4 + j < n4) {
-                        c4[blk4 + row * n4 + col4 + j] = finish4(wid.z, (col4 + j) * 4u, acc[r][l][j]);
+                        store4(blk4 + row * n4 + col4 + j, act4(p.alpha * acc[r][l][j] + bj[j]));
                     }
+                }
+            }
+        }
+        if (BIAS_ROW == 1u && row0 == 0u) {
+            for (var j = 0u; j < TN4; j++) {
+                if (col4 + j < n4) {
+                    store4(blk4 + p.m * n4 + col4 + j, p.alpha * bsum[j]);
                 }
             }
         }
     }
 }
 
-// finish (gemm_common.wgsl) of 4 elements whose bias entries start at bias_col.
-fn finish4(z: u32, bias_col: u32, v: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(finish(z, bias_col, v.x), finish(z, bias_col + 1u, v.y), finish(z, bias_col + 2u, v.z),
-                     finish(z, bias_col + 3u, v.w));
+// Writes (ACC_C = 0) or adds (ACC_C = 1) one vec4 of C.
+fn store4(i: u32, v: vec4<f32>) {
+    if (ACC_C == 1u) {
+        c4[i] = c4[i] + v;
+    } else {
+        c4[i] = v;
+    }
+}
+
+// bias[col … col + 3] of block z: zero without a bias and in the blocks of k-splits after the
+// first (as finish in gemm_common.wgsl).
+fn bias4(z: u32, col: u32) -> vec4<f32> {
+    if (HAS_BIAS == 1u && z < p.batch) {
+        let o = p.bias_off + col;
+        return vec4<f32>(bias[o], bias[o + 1u], bias[o + 2u], bias[o + 3u]);
+    }
+    return vec4<f32>(0.0);
+}
+
+// The fused activation (unary_f, identity for OP = NO_ACT) of 4 finished values.
+fn act4(v: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(unary_f(v.x, 0.0, 0.0), unary_f(v.y, 0.0, 0.0), unary_f(v.z, 0.0, 0.0), unary_f(v.w, 0.0, 0.0));
 }

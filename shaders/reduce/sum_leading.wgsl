@@ -4,6 +4,7 @@
 // fixed tree: deterministic, no atomics, and parallel even when n is small.
 //
 // Layout: x from x_off, y [ceil(rows/chunk), n] from y_off.
+// ACC = 1 adds the sums to y instead of overwriting it (gradient accumulation).
 // Dispatch: kernels::grid_for(ceil(rows/chunk) · n, WG) — one invocation per output element;
 // consecutive invocations take consecutive columns.
 // CPU twin: cpu::reduce::sum_leading (which sums rows in order; results agree to rounding).
@@ -31,5 +32,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var r = c * p.chunk; r < r1; r++) {
         s += x[p.x_off + r * p.n + j];
     }
-    y[p.y_off + e] = s;
+    if (ACC == 1u) {
+        y[p.y_off + e] = y[p.y_off + e] + s;
+    } else {
+        y[p.y_off + e] = s;
+    }
 }

@@ -3,6 +3,7 @@
 //   y[c, j] = Σ_{r ∈ chunk c} x[r, j]   for x: [rows, n], n % 4 == 0.
 //
 // Layout: x from x_off4, y [ceil(rows/chunk), n] from y_off4 (vec4 offsets).
+// ACC = 1 adds the sums to y instead of overwriting it (gradient accumulation).
 // Dispatch: kernels::grid_for(ceil(rows/chunk) · n/4, WG).
 // CPU twin: cpu::reduce::sum_leading.
 
@@ -28,5 +29,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     for (var r = c * p.chunk; r < min((c + 1u) * p.chunk, p.rows); r++) {
         s += x[p.x_off4 + r * p.n4 + j];
     }
-    y[p.y_off4 + e] = s;
+    if (ACC == 1u) {
+        y[p.y_off4 + e] = y[p.y_off4 + e] + s;
+    } else {
+        y[p.y_off4 + e] = s;
+    }
 }

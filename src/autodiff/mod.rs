@@ -115,6 +115,22 @@ impl<'s> Tape<'s> {
         Var { value: self.store.tensor(id), node: Some(nodes.len() - 1) }
     }
 
+    /// The gradient slot of a parameter leaf made by [`Tape::param`] (`None` for other values).
+    fn param_grad(&self, v: &Var) -> Option<Tensor> {
+        let id = self.nodes.borrow()[v.node?].param?;
+        Some(self.store.grad(id))
+    }
+
+    /// The gradient slots of a layer's weight and optional bias when both are parameter leaves:
+    /// their backward may then add to the store directly.
+    pub(crate) fn param_slots(&self, w: &Var, b: Option<&Var>) -> Option<(Tensor, Option<Tensor>)> {
+        let gw = self.param_grad(w)?;
+        match b {
+            None => Some((gw, None)),
+            Some(b) => Some((gw, Some(self.param_grad(b)?))),
+        }
+    }
+
     /// A value that receives no gradient (inputs, targets).
     pub fn constant(&self, value: Tensor) -> Var {
         Var { value, node: None }

@@ -25,7 +25,8 @@ impl Tape<'_> {
         let mut inputs = vec![x, w];
         inputs.extend(b);
         let n = need(&inputs);
-        Ok(self.record(y, &inputs, move |dy| linear_grads(&xv, &wv, dy, has_bias, &n)))
+        let slots = self.param_slots(w, b);
+        Ok(self.record(y, &inputs, move |dy| linear_grads(&xv, &wv, dy, has_bias, &n, slots.as_ref())))
     }
 
     /// `act(x·w + b)`: with nothing to differentiate, one fused op ([`t::linear_act`]). With
@@ -48,8 +49,10 @@ impl Tape<'_> {
         let y = t::linear_act(&x.value, &w.value, b.map(|b| &b.value), act)?;
         let (xv, wv, yv) = (x.value.clone(), w.value.clone(), y.clone());
         let has_bias = b.is_some();
-        Ok(self
-            .record(y, &inputs, move |dy| linear_grads(&xv, &wv, &t::unary_bwd(&yv, dy, Unary::Relu)?, has_bias, &n)))
+        let slots = self.param_slots(w, b);
+        Ok(self.record(y, &inputs, move |dy| {
+            linear_grads(&xv, &wv, &t::unary_bwd(&yv, dy, Unary::Relu)?, has_bias, &n, slots.as_ref())
+        }))
     }
 
     /// Batched `op(a)·op(b)` (see [`t::matmul`]). Backward: [`t::matmul_bwd`].
@@ -277,9 +280,26 @@ impl Tape<'_> {
     }
 }
 
+/// Gradient slots of a linear layer's weight and bias in the parameter store.
+type Slots = (Tensor, Option<Tensor>);
+
 /// Gradients of `x·w (+ b)` given the output's `dz`, for the inputs flagged in `n`
 /// (`[x, w, b]`): the backward of [`Tape::linear`] and of fused-ReLU [`Tape::linear_act`].
-fn linear_grads(x: &Tensor, w: &Tensor, dz: &Tensor, has_bias: bool, n: &[bool]) -> Result<Vec<Option<Tensor>>> {
+/// With the parameters' gradient `slots`, their gradients are added there directly
+/// ([`t::linear_grads_acc`]) and none is returned for them.
+fn linear_grads(
+    x: &Tensor,
+    w: &Tensor,
+    dz: &Tensor,
+    has_bias: bool,
+    n: &[bool],
+    slots: Option<&Slots>,
+) -> Result<Vec<Option<Tensor>>> {
+    if let Some((gw, gb)) = slots {
+        let dx = if n[0] { Some(t::linear_bwd_input(w, dz, x.shape())?) } else { None };
+        t::linear_grads_acc(x, dz, gw, gb.as_ref())?;
+        return Ok(vec![dx, None, None]);
+    }
     let (dx, dw, db) = t::linear_bwd(x, w, dz, has_bias && n.get(2) == Some(&true))?;
     let mut out = vec![n[0].then_some(dx), n[1].then_some(dw)];
     if has_bias {

@@ -80,12 +80,73 @@ const SHARED_VARIANTS: [&[(&str, u32)]; 2] = variants![
         ("OP", 11)
     ],
 ];
-const SG8_VARIANTS: [&[(&str, u32)]; 5] = variants![
-    [("TM", 32), ("TN4", 2), ("TRANS_A", 0), ("TRANS_B", 0), ("TRANS_C", 0), ("HAS_BIAS", 1), ("OP", NO_ACT)],
-    [("TM", 32), ("TN4", 2), ("TRANS_A", 1), ("TRANS_B", 0), ("TRANS_C", 0), ("HAS_BIAS", 0), ("OP", NO_ACT)],
-    [("TM", 16), ("TN4", 1), ("TRANS_A", 0), ("TRANS_B", 1), ("TRANS_C", 1), ("HAS_BIAS", 0), ("OP", NO_ACT)],
-    [("TM", 8), ("TN4", 1), ("TRANS_A", 1), ("TRANS_B", 1), ("TRANS_C", 0), ("HAS_BIAS", 1), ("OP", 12)],
-    [("TM", 72), ("TN4", 2), ("TRANS_A", 1), ("TRANS_B", 1), ("TRANS_C", 1), ("HAS_BIAS", 1), ("OP", 11)],
+const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
+    [
+        ("TM", 32),
+        ("TN4", 2),
+        ("TRANS_C", 0),
+        ("ACC_C", 0),
+        ("BIAS_ROW", 0),
+        ("TRANS_A", 0),
+        ("TRANS_B", 0),
+        ("HAS_BIAS", 1),
+        ("OP", NO_ACT)
+    ],
+    [
+        ("TM", 32),
+        ("TN4", 2),
+        ("TRANS_C", 0),
+        ("ACC_C", 1),
+        ("BIAS_ROW", 1),
+        ("TRANS_A", 1),
+        ("TRANS_B", 0),
+        ("HAS_BIAS", 0),
+        ("OP", NO_ACT)
+    ],
+    [
+        ("TM", 16),
+        ("TN4", 1),
+        ("TRANS_C", 1),
+        ("ACC_C", 0),
+        ("BIAS_ROW", 0),
+        ("TRANS_A", 0),
+        ("TRANS_B", 1),
+        ("HAS_BIAS", 0),
+        ("OP", NO_ACT)
+    ],
+    [
+        ("TM", 8),
+        ("TN4", 1),
+        ("TRANS_C", 0),
+        ("ACC_C", 0),
+        ("BIAS_ROW", 0),
+        ("TRANS_A", 1),
+        ("TRANS_B", 1),
+        ("HAS_BIAS", 1),
+        ("OP", 12)
+    ],
+    [
+        ("TM", 72),
+        ("TN4", 2),
+        ("TRANS_C", 1),
+        ("ACC_C", 1),
+        ("BIAS_ROW", 0),
+        ("TRANS_A", 1),
+        ("TRANS_B", 1),
+        ("HAS_BIAS", 1),
+        ("OP", 11)
+    ],
+    [
+        ("TM", 64),
+        ("TN4", 3),
+        ("TRANS_C", 0),
+        ("ACC_C", 0),
+        ("BIAS_ROW", 1),
+        ("TRANS_A", 1),
+        ("TRANS_B", 0),
+        ("HAS_BIAS", 0),
+        ("OP", NO_ACT)
+    ],
 ];
 
 /// A GEMM kernel with its tile parameters.
@@ -231,6 +292,7 @@ impl GemmConfig {
         s: &GemmShape,
         bias: bool,
         op: u32,
+        ep: Epilogue,
     ) -> (&'static Kernel, Vec<(&'static str, u32)>, Vec<(&'static str, f64)>) {
         let s = self.kernel_shape(s);
         let flags = [
@@ -251,7 +313,13 @@ impl GemmConfig {
                 (&GEMM_SHARED, d, vec![])
             }
             GemmConfig::Sg8 { tm, tn4, wg, tc } => {
-                let mut d = vec![("TM", tm), ("TN4", tn4), ("TRANS_C", u32::from(tc))];
+                let mut d = vec![
+                    ("TM", tm),
+                    ("TN4", tn4),
+                    ("TRANS_C", u32::from(tc)),
+                    ("ACC_C", u32::from(ep.acc)),
+                    ("BIAS_ROW", u32::from(ep.bias_row)),
+                ];
                 d.extend(flags);
                 (&GEMM_SG8, d, vec![("WG", f64::from(wg))])
             }
@@ -282,7 +350,8 @@ struct GemmParams {
     k_split: u32,
     splits: u32,
     alpha: f32,
-    pad: [u32; 3],
+    c_rows: u32,
+    pad: [u32; 2],
 }
 
 /// Records `c = alpha·op(a)·op(b) (+ bias)` with an explicit kernel configuration and number
@@ -323,17 +392,55 @@ pub fn gemm_act_with(
     act: Option<Unary>,
     c: Span,
 ) -> Result<()> {
+    record(gpu, cfg, splits, s, a, b, bias, Epilogue { act, ..Epilogue::default() }, c)
+}
+
+/// What happens to a product's result besides `alpha·` and the bias (see [`record`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct Epilogue {
+    /// A fused parameterless activation.
+    act: Option<Unary>,
+    /// Add to C instead of overwriting it (sg8 only).
+    acc: bool,
+    /// Append the column sums of op(B) as row m of C (sg8 weight gradients only).
+    bias_row: bool,
+}
+
+/// Records one product with an explicit configuration, k-splits and epilogue: the kernel, then
+/// (with splits) the deterministic split reduction, accumulating or activating as asked.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    gpu: &Gpu,
+    cfg: GemmConfig,
+    splits: usize,
+    s: &GemmShape,
+    a: Span,
+    b: Span,
+    bias: Option<Span>,
+    ep: Epilogue,
+    c: Span,
+) -> Result<()> {
     if s.batch == 0 || s.m == 0 || s.n == 0 {
         return Ok(());
     }
+    let act = ep.act;
     if act.is_some_and(|u| u.params() != [0.0, 0.0]) {
         return Err(Error::invalid("gemm", format!("cannot fuse {act:?}: only parameterless activations")));
+    }
+    let sg8_plain = matches!(cfg, GemmConfig::Sg8 { tc: false, .. });
+    if (ep.acc || ep.bias_row) && (act.is_some() || !matches!(cfg, GemmConfig::Sg8 { .. }))
+        || ep.bias_row && !(sg8_plain && s.trans_a && !s.trans_b && s.batch == 1 && bias.is_none())
+    {
+        return Err(Error::invalid("gemm", format!("{cfg} cannot run {ep:?} for {s:?}")));
     }
     let splits = splits.clamp(1, s.k.max(1));
     let g = cfg.k_granule();
     let k_split = if splits == 1 { s.k.max(1) } else { s.k.div_ceil(splits).div_ceil(g) * g };
     let splits = if s.k == 0 { 1 } else { s.k.div_ceil(k_split) };
-    let scratch = if splits > 1 { Some(gpu.alloc((splits * s.c_len() * 4) as u64)?) } else { None };
+    // One C block: m rows, plus the bias row.
+    let c_rows = s.m + usize::from(ep.bias_row);
+    let block = s.batch * c_rows * s.n;
+    let scratch = if splits > 1 { Some(gpu.alloc((splits * block * 4) as u64)?) } else { None };
     let out = scratch.as_ref().map_or(c, |buf| Span { buf, off: 0 });
     if !cfg.supports(gpu, s, Offsets { a: a.off, b: b.off, c: out.off }) {
         return Err(Error::invalid(
@@ -342,7 +449,8 @@ pub fn gemm_act_with(
         ));
     }
     let fused = if splits == 1 { act.map_or(NO_ACT, Unary::code) } else { NO_ACT };
-    let (kernel, defines, overrides) = cfg.kernel_and_defines(s, bias.is_some(), fused);
+    let kernel_ep = Epilogue { acc: ep.acc && splits == 1, ..ep };
+    let (kernel, defines, overrides) = cfg.kernel_and_defines(s, bias.is_some(), fused, kernel_ep);
     // The kernel's own product (Cᵀ with swapped operands when it transposes its output).
     let ks = cfg.kernel_shape(s);
     let (ka, kb) = if cfg.transposes_output() { (b, a) } else { (a, b) };
@@ -362,7 +470,8 @@ pub fn gemm_act_with(
         k_split: k_split as u32,
         splits: splits as u32,
         alpha: s.alpha,
-        pad: [0; 3],
+        c_rows: (if cfg.transposes_output() { s.n } else { c_rows }) as u32,
+        pad: [0; 2],
     };
     let bias_buf = bias.map_or(a.buf, |x| x.buf);
     launch(
@@ -373,19 +482,51 @@ pub fn gemm_act_with(
         &[ka.buf, kb.buf, bias_buf, out.buf],
         &params,
         groups,
-        Cost { flops: s.flops(), bytes: (4 * (s.a_len() + s.b_len() + splits * s.c_len())) as f64 },
+        Cost { flops: s.flops(), bytes: (4 * (s.a_len() + s.b_len() + splits * block)) as f64 },
     )?;
     if splits > 1 {
         match act {
             Some(u) => {
-                let sum = gpu.alloc((s.c_len() * 4) as u64)?;
-                reduce::sum_leading(gpu, splits, s.c_len(), out, Span { buf: &sum, off: 0 })?;
-                elementwise::unary(gpu, u, s.c_len(), Span { buf: &sum, off: 0 }, c)?;
+                let sum = gpu.alloc((block * 4) as u64)?;
+                reduce::sum_leading(gpu, splits, block, out, Span { buf: &sum, off: 0 })?;
+                elementwise::unary(gpu, u, block, Span { buf: &sum, off: 0 }, c)?;
             }
-            None => reduce::sum_leading(gpu, splits, s.c_len(), out, c)?,
+            None => reduce::sum_leading_into(gpu, splits, block, out, c, ep.acc)?,
         }
     }
     Ok(())
+}
+
+/// Records the gradients of a linear layer's weight and bias, added to what `grad` holds:
+/// `grad[0..fan_in·fan_out] += xᵀ·dy` and, `with_bias`, the next `fan_out` elements
+/// `+= Σ_rows dy` (the layout of a weight followed by its bias in a flat gradient buffer), as one
+/// subgroup-kernel product (plus its split reduction). Returns `false`, recording nothing, when
+/// the adapter's kernel cannot run it (callers then compute and add the gradients separately).
+///
+/// # Shapes
+/// `x: [rows, fan_in]`, `dy: [rows, fan_out]`, `grad: [fan_in (+ 1), fan_out]`.
+///
+/// # Errors
+/// Allocation, kernel compilation or dispatch errors.
+#[allow(clippy::too_many_arguments)]
+pub fn linear_grads_acc(
+    gpu: &Gpu,
+    rows: usize,
+    fan_in: usize,
+    fan_out: usize,
+    x: Span,
+    dy: Span,
+    with_bias: bool,
+    grad: Span,
+) -> Result<bool> {
+    let s = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
+    let off = Offsets { a: x.off, b: dy.off, c: grad.off };
+    if s.m <= FEW_ROWS || s.k == 0 {
+        return Ok(false);
+    }
+    let Some((cfg, splits)) = plan_sg8(gpu, &s, off, false) else { return Ok(false) };
+    record(gpu, cfg, splits, &s, x, dy, None, Epilogue { act: None, acc: true, bias_row: with_bias }, grad)?;
+    Ok(true)
 }
 
 /// Relative throughput of sg8 tile shapes on llvmpipe (medians of tools/ksweep at 1024³,
@@ -461,26 +602,7 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
     let wgx = s.n.div_ceil(tn as usize).next_power_of_two().clamp(1, 8) as u32;
     let fallback = GemmConfig::Tile { tm: 4, tn, wgx, wgy: 64 / wgx };
     match pref {
-        GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => {
-            let mut best = (f64::INFINITY, pref, 1);
-            for t in [8, 16, 24, 32, 48, 64, 72] {
-                for n4 in 1..=3 {
-                    for (wg, tc) in [(32, false), (64, false), (32, true), (64, true)] {
-                        let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg, tc };
-                        if tc && !cand.supports(gpu, s, off) {
-                            continue;
-                        }
-                        for splits in [1, 2, 4, 8].into_iter().filter(|&x| x == 1 || s.k >= 256 * x) {
-                            let cost = sg8_cost(s, cand, splits, slots);
-                            if cost < best.0 {
-                                best = (cost, cand, splits);
-                            }
-                        }
-                    }
-                }
-            }
-            (best.1, best.2)
-        }
+        GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => plan_sg8(gpu, s, off, true).unwrap_or((pref, 1)),
         GemmConfig::Sg8 { .. } => (fallback, 1),
         other => {
             let cfg = if other.supports(gpu, s, off) { other } else { fallback };
@@ -490,6 +612,34 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
             (cfg, splits)
         }
     }
+}
+
+/// The cheapest subgroup-kernel configuration and k-splits by [`sg8_cost`] (over tile rows
+/// 8–72, 1–3 vec4 column groups, workgroups of 32 or 64, with or without output transposition
+/// when `allow_tc`), or `None` when the adapter prefers another kernel or none can run `s`.
+fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets, allow_tc: bool) -> Option<(GemmConfig, usize)> {
+    if !matches!(tuning::get(gpu).gemm, GemmConfig::Sg8 { .. }) {
+        return None;
+    }
+    let slots = parallel_slots(gpu);
+    let mut best: Option<(f64, GemmConfig, usize)> = None;
+    for t in [8, 16, 24, 32, 48, 64, 72] {
+        for n4 in 1..=3 {
+            for (wg, tc) in [(32, false), (64, false), (32, true), (64, true)] {
+                let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg, tc };
+                if tc && !allow_tc || !cand.supports(gpu, s, off) {
+                    continue;
+                }
+                for splits in [1, 2, 4, 8].into_iter().filter(|&x| x == 1 || s.k >= 256 * x) {
+                    let cost = sg8_cost(s, cand, splits, slots);
+                    if best.is_none_or(|b| cost < b.0) {
+                        best = Some((cost, cand, splits));
+                    }
+                }
+            }
+        }
+    }
+    best.map(|(_, cfg, splits)| (cfg, splits))
 }
 
 /// Records `c = alpha·op(a)·op(b) (+ bias)` with the planned kernel.

@@ -45,7 +45,7 @@ pub const SUM_LEADING: Kernel = Kernel {
     includes: &[],
     entry: "main",
     storage: &[R, W],
-    variants: &[&[]],
+    variants: &[&[("ACC", 0)], &[("ACC", 1)]],
 };
 
 /// One pass of a chunked column sum, four columns per invocation.
@@ -54,7 +54,7 @@ pub const SUM_LEADING_VEC4: Kernel = Kernel {
     includes: &[],
     entry: "main",
     storage: &[R, W],
-    variants: &[&[]],
+    variants: &[&[("ACC", 0)], &[("ACC", 1)]],
 };
 
 /// Every kernel of the family.
@@ -167,6 +167,14 @@ const CHUNK: usize = 64;
 /// # Errors
 /// Allocation, kernel compilation or dispatch errors.
 pub fn sum_leading(gpu: &Gpu, rows: usize, n: usize, x: Span, y: Span) -> Result<()> {
+    sum_leading_into(gpu, rows, n, x, y, false)
+}
+
+/// As [`sum_leading`], adding the sums to `y` (`acc`) or overwriting it.
+///
+/// # Errors
+/// As [`sum_leading`].
+pub fn sum_leading_into(gpu: &Gpu, rows: usize, n: usize, x: Span, y: Span, acc: bool) -> Result<()> {
     #[repr(C)]
     #[derive(Clone, Copy, Pod, Zeroable)]
     struct P {
@@ -198,7 +206,7 @@ pub fn sum_leading(gpu: &Gpu, rows: usize, n: usize, x: Span, y: Span) -> Result
         launch(
             gpu,
             kernel,
-            &[],
+            &[("ACC", u32::from(acc && fresh.is_none()))],
             &[],
             &[src.buf, dst.buf],
             &p,

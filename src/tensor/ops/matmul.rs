@@ -1,7 +1,7 @@
 //! Matrix products: batched `matmul` with transpose flags, `linear` (x·W + b), `linear_act`
 //! (an activation fused into the product), and their gradients.
 
-use super::{span, sum_leading, unary};
+use super::{add_into, span, sum_leading, unary};
 use crate::cpu::elementwise::Unary;
 use crate::cpu::gemm::{self as cpu, GemmShape};
 use crate::device::Device;
@@ -279,12 +279,77 @@ pub fn linear_bwd(x: &Tensor, w: &Tensor, dy: &Tensor, with_bias: bool) -> Resul
     if dy.numel() != rows * fan_out {
         return Err(Error::shape("linear_bwd", format!("x {:?}, w {:?}, dy {:?}", x.shape(), w.shape(), dy.shape())));
     }
-    let sx = GemmShape { trans_b: true, ..GemmShape::new(rows, fan_in, fan_out) };
-    let dx = gemm(&sx, dy, w, None, x.shape())?;
+    let dx = linear_bwd_input(w, dy, x.shape())?;
     let sw = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
     let dw = gemm(&sw, x, dy, None, w.shape())?;
     let db = if with_bias { Some(sum_leading(&dy.reshape(&[rows, fan_out])?)?) } else { None };
     Ok((dx, dw, db))
+}
+
+/// The input gradient of `x·w (+ b)`: `dx = dy·wᵀ`, shaped `x_shape`.
+///
+/// # Shapes
+/// `w: [fan_in, fan_out]`, `dy: [.., fan_out]`, `x_shape: [.., fan_in]` with as many rows.
+///
+/// # Errors
+/// [`Error::Shape`] on mismatched shapes; device errors.
+pub fn linear_bwd_input(w: &Tensor, dy: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
+    let (fan_in, fan_out) = (w.shape()[0], w.shape()[1]);
+    let rows = numel(x_shape) / fan_in.max(1);
+    if dy.numel() != rows * fan_out || numel(x_shape) != rows * fan_in {
+        return Err(Error::shape("linear_bwd_input", format!("x {x_shape:?}, w {:?}, dy {:?}", w.shape(), dy.shape())));
+    }
+    let sx = GemmShape { trans_b: true, ..GemmShape::new(rows, fan_in, fan_out) };
+    gemm(&sx, dy, w, None, x_shape)
+}
+
+/// Adds a linear layer's parameter gradients to `grad_w` and `grad_b` (typically slots of a
+/// parameter store's gradient buffer): `grad_w += xᵀ·dy` and `grad_b += Σ_rows dy`. On the GPU,
+/// when the bias slot directly follows the weight slot, both come out of one product written
+/// straight into the slots ([`k::linear_grads_acc`]); otherwise the gradients are computed and
+/// then added.
+///
+/// # Shapes
+/// `x: [.., fan_in]`, `dy: [.., fan_out]` with the same number of rows, `grad_w: [fan_in,
+/// fan_out]`, `grad_b: [fan_out]`.
+///
+/// # Errors
+/// [`Error::Shape`] on mismatched shapes; device errors.
+pub fn linear_grads_acc(x: &Tensor, dy: &Tensor, grad_w: &Tensor, grad_b: Option<&Tensor>) -> Result<()> {
+    let (fan_in, fan_out) = match grad_w.shape() {
+        &[i, o] => (i, o),
+        other => return Err(Error::shape("linear_grads_acc", format!("weight gradient {other:?}"))),
+    };
+    let rows = x.numel() / fan_in.max(1);
+    if x.numel() != rows * fan_in || dy.numel() != rows * fan_out || grad_b.is_some_and(|b| b.numel() != fan_out) {
+        return Err(Error::shape(
+            "linear_grads_acc",
+            format!(
+                "x {:?}, dy {:?}, grad_w {:?}, grad_b {:?}",
+                x.shape(),
+                dy.shape(),
+                grad_w.shape(),
+                grad_b.map(Tensor::shape)
+            ),
+        ));
+    }
+    let mut ts = vec![x, dy, grad_w];
+    ts.extend(grad_b);
+    if let Device::Gpu(g) = same_device("linear_grads_acc", &ts)? {
+        let joined = grad_b.is_none_or(|b| {
+            std::ptr::eq(b.buffer(), grad_w.buffer()) && b.off() as usize == grad_w.off() as usize + grad_w.numel()
+        });
+        if joined && k::linear_grads_acc(&g, rows, fan_in, fan_out, span(x), span(dy), grad_b.is_some(), span(grad_w))?
+        {
+            return Ok(());
+        }
+    }
+    let sw = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
+    add_into(grad_w, &gemm(&sw, x, dy, None, grad_w.shape())?)?;
+    if let Some(b) = grad_b {
+        add_into(b, &sum_leading(&dy.reshape(&[rows, fan_out])?)?)?;
+    }
+    Ok(())
 }
 
 /// Runs one GPU product with an explicit kernel configuration and k-splits (kernel sweeps and
