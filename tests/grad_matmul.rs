@@ -194,3 +194,50 @@ fn linear_grads_accumulate_into_slots_like_the_cpu() {
         }
     }
 }
+
+/// `linear_bwd_input_acc` returns `acc + dy·wᵀ`: on the GPU the product adds itself into an
+/// unshared `acc` (no separate sum, checked through the profiler), and a shared `acc` is left
+/// untouched (the sum goes to a new tensor). Awkward shapes take the compute-then-add path.
+#[test]
+fn input_gradient_accumulates_in_place_only_when_unshared() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap();
+    let mut rng = Rng::new(34);
+    for &(rows, fan_in, fan_out, fused) in
+        &[(320, 72, 72, true), (320, 72, 288, true), (4096, 16, 16, true), (17, 33, 12, false), (6, 8, 4, false)]
+    {
+        let (w, dy, acc) = (
+            rng.vec(fan_in * fan_out, -1.0, 1.0),
+            rng.vec(rows * fan_out, -1.0, 1.0),
+            rng.vec(rows * fan_in, -1.0, 1.0),
+        );
+        let mut want = acc.clone();
+        for r in 0..rows {
+            for i in 0..fan_in {
+                want[r * fan_in + i] += (0..fan_out).map(|j| dy[r * fan_out + j] * w[i * fan_out + j]).sum::<f32>();
+            }
+        }
+        for shared in [false, true] {
+            let dev = &g.dev;
+            let wt = Tensor::from_slice(dev, &w, &[fan_in, fan_out]).unwrap();
+            let dyt = Tensor::from_slice(dev, &dy, &[rows, fan_out]).unwrap();
+            let acct = Tensor::from_slice(dev, &acc, &[rows, fan_in]).unwrap();
+            let keep = shared.then(|| acct.clone());
+            dev.sync().unwrap();
+            gpu.start_profiling().unwrap();
+            let got = ops::linear_bwd_input_acc(&wt, &dyt, &[rows, fan_in], Some(acct)).unwrap();
+            let timings = gpu.stop_profiling().unwrap();
+            let what = format!("{rows}x{fan_in}x{fan_out} shared={shared}");
+            assert_close(&what, &got.to_vec().unwrap(), &want, 1e-5 * (fan_out as f64).sqrt() * 4.0, 1e-5);
+            if let Some(k) = keep {
+                assert_eq!(k.to_vec().unwrap(), acc, "{what}: a shared accumulator must not change");
+            } else if fused {
+                assert!(
+                    !timings.iter().any(|t| t.label.starts_with("elementwise/")),
+                    "{what}: the product should add in place, got {:?}",
+                    timings.iter().map(|t| &t.label).collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+}

@@ -353,3 +353,32 @@ fn an_inference_tape_gives_the_eval_forward_and_records_nothing() {
         }
     }
 }
+
+/// A value feeding two linear layers gets the sum of both input gradients; on the GPU the
+/// second product adds itself into the first's gradient (shapes large enough for the subgroup
+/// kernel). GPU gradients must match the f64 CPU device.
+#[test]
+fn gradients_summed_inside_products_match_the_cpu() {
+    let Some(g) = gpu() else { return };
+    let run = |dev: &Device| -> (f64, Vec<f64>) {
+        let mut pb = ParamBuilder::new();
+        let l0 = Linear::new(&mut pb, "l0", 12, 16, LinearInit::Torch);
+        let la = Linear::new(&mut pb, "la", 16, 16, LinearInit::Torch);
+        let lb = Linear::new(&mut pb, "lb", 16, 8, LinearInit::Torch);
+        let store = pb.build(dev, 3).unwrap();
+        let x = Tensor::from_f64(dev, &Rng::new(8).vec64(64 * 12, -1.0, 1.0), &[64, 12]).unwrap();
+        let tape = Tape::new(&store, true, 1);
+        let h = l0.forward_act(&tape, &tape.constant(x), Unary::Tanh).unwrap();
+        let ya = tape.unary(&la.forward(&tape, &h).unwrap(), Unary::Square).unwrap();
+        let yb = tape.unary(&lb.forward_act(&tape, &h, Unary::Relu).unwrap(), Unary::Square).unwrap();
+        let loss = tape.add(&tape.mean_all(&ya).unwrap(), &tape.mean_all(&yb).unwrap()).unwrap();
+        let value = loss.value().item().unwrap();
+        tape.backward(&loss).unwrap();
+        (value, store.flat_grad().to_vec64().unwrap())
+    };
+    let (l64, g64) = run(&Device::CpuF64);
+    let (lg, gg) = run(&g.dev);
+    assert!((l64 - lg).abs() <= 1e-5 * l64.abs(), "loss {lg} on GPU vs {l64}");
+    assert_close64("gradients through a shared input", &gg, &g64, 1e-5, 1e-4);
+    assert!(g64[..12 * 16].iter().any(|v| v.abs() > 1e-3), "first-layer gradients are all ~0");
+}

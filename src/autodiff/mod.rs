@@ -24,9 +24,19 @@ use std::cell::{Cell, RefCell};
 /// (in order; `None` for a parent that needs none).
 type Backward = Box<dyn FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>>>;
 
+/// A backward closure that also takes the gradient accumulated so far for its first parent
+/// (if any) and returns that parent's *total*: it may add its contribution in place, inside
+/// the kernel that computes it, instead of a separate sum.
+type BackwardAcc = Box<dyn FnOnce(&Tensor, Option<Tensor>) -> Result<Vec<Option<Tensor>>>>;
+
+enum Bwd {
+    Plain(Backward),
+    AccFirst(BackwardAcc),
+}
+
 struct Node {
     parents: Vec<usize>,
-    backward: Option<Backward>,
+    backward: Option<Bwd>,
     param: Option<ParamId>,
 }
 
@@ -149,7 +159,24 @@ impl<'s> Tape<'s> {
         let mut nodes = self.nodes.borrow_mut();
         // Inputs without a node get index usize::MAX: their gradients are discarded.
         let parents = inputs.iter().map(|v| v.node.unwrap_or(usize::MAX)).collect();
-        nodes.push(Node { parents, backward: Some(Box::new(backward)), param: None });
+        nodes.push(Node { parents, backward: Some(Bwd::Plain(Box::new(backward))), param: None });
+        Var { value, node: Some(nodes.len() - 1) }
+    }
+
+    /// As [`Tape::record`], with a backward that accumulates into its first parent's gradient
+    /// (see [`BackwardAcc`]).
+    pub(crate) fn record_acc(
+        &self,
+        value: Tensor,
+        inputs: &[&Var],
+        backward: impl FnOnce(&Tensor, Option<Tensor>) -> Result<Vec<Option<Tensor>>> + 'static,
+    ) -> Var {
+        if inputs.iter().all(|v| v.node.is_none()) {
+            return Var { value, node: None };
+        }
+        let mut nodes = self.nodes.borrow_mut();
+        let parents = inputs.iter().map(|v| v.node.unwrap_or(usize::MAX)).collect();
+        nodes.push(Node { parents, backward: Some(Bwd::AccFirst(Box::new(backward))), param: None });
         Var { value, node: Some(nodes.len() - 1) }
     }
 
@@ -224,8 +251,20 @@ impl<'s> Tape<'s> {
                 self.store.accumulate_grad(id, &g)?;
                 continue;
             }
-            let Some(backward) = node.backward.take() else { continue };
-            let parent_grads = backward(&g)?;
+            let parent_grads = match node.backward.take() {
+                None => continue,
+                Some(Bwd::Plain(backward)) => backward(&g)?,
+                Some(Bwd::AccFirst(backward)) => {
+                    let first = node.parents.first().copied().filter(|&p| p != usize::MAX);
+                    let acc = first.and_then(|p| grads[p].take());
+                    let had = acc.is_some();
+                    let out = backward(&g, acc)?;
+                    if had && out.first().is_none_or(Option::is_none) {
+                        return Err(Error::invalid("backward", "an accumulating backward dropped a gradient"));
+                    }
+                    out
+                }
+            };
             for (&p, pg) in node.parents.iter().zip(parent_grads) {
                 let Some(pg) = pg else { continue };
                 if p == usize::MAX {

@@ -26,7 +26,7 @@ impl Tape<'_> {
         inputs.extend(b);
         let n = need(&inputs);
         let slots = self.param_slots(w, b);
-        Ok(self.record(y, &inputs, move |dy| linear_grads(&xv, &wv, dy, has_bias, &n, slots.as_ref())))
+        Ok(self.record_acc(y, &inputs, move |dy, acc| linear_grads(&xv, &wv, dy, has_bias, &n, slots.as_ref(), acc)))
     }
 
     /// `act(x·w + b)`: with nothing to differentiate, one fused op ([`t::linear_act`]). With
@@ -50,8 +50,8 @@ impl Tape<'_> {
         let (xv, wv, yv) = (x.value.clone(), w.value.clone(), y.clone());
         let has_bias = b.is_some();
         let slots = self.param_slots(w, b);
-        Ok(self.record(y, &inputs, move |dy| {
-            linear_grads(&xv, &wv, &t::unary_bwd(&yv, dy, Unary::Relu)?, has_bias, &n, slots.as_ref())
+        Ok(self.record_acc(y, &inputs, move |dy, acc| {
+            linear_grads(&xv, &wv, &t::unary_bwd(&yv, dy, Unary::Relu)?, has_bias, &n, slots.as_ref(), acc)
         }))
     }
 
@@ -286,7 +286,8 @@ type Slots = (Tensor, Option<Tensor>);
 /// Gradients of `x·w (+ b)` given the output's `dz`, for the inputs flagged in `n`
 /// (`[x, w, b]`): the backward of [`Tape::linear`] and of fused-ReLU [`Tape::linear_act`].
 /// With the parameters' gradient `slots`, their gradients are added there directly
-/// ([`t::linear_grads_acc`]) and none is returned for them.
+/// ([`t::linear_grads_acc`]) and none is returned for them. `acc`, the gradient of `x`
+/// accumulated so far, comes back with `dx` added ([`t::linear_bwd_input_acc`]).
 fn linear_grads(
     x: &Tensor,
     w: &Tensor,
@@ -294,14 +295,15 @@ fn linear_grads(
     has_bias: bool,
     n: &[bool],
     slots: Option<&Slots>,
+    acc: Option<Tensor>,
 ) -> Result<Vec<Option<Tensor>>> {
+    let dx = if n[0] { Some(t::linear_bwd_input_acc(w, dz, x.shape(), acc)?) } else { None };
     if let Some((gw, gb)) = slots {
-        let dx = if n[0] { Some(t::linear_bwd_input(w, dz, x.shape())?) } else { None };
         t::linear_grads_acc(x, dz, gw, gb.as_ref())?;
         return Ok(vec![dx, None, None]);
     }
-    let (dx, dw, db) = t::linear_bwd(x, w, dz, has_bias && n.get(2) == Some(&true))?;
-    let mut out = vec![n[0].then_some(dx), n[1].then_some(dw)];
+    let (dw, db) = t::linear_bwd_params(x, w, dz, has_bias && n.get(2) == Some(&true))?;
+    let mut out = vec![dx, n[1].then_some(dw)];
     if has_bias {
         out.push(db);
     }

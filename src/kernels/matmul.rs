@@ -497,6 +497,21 @@ fn record(
     Ok(())
 }
 
+/// Records `c += alpha·op(a)·op(b)` with the planned kernel when it is the subgroup kernel
+/// (which adds in its store, or in its split reduction); returns `false`, recording nothing,
+/// otherwise.
+///
+/// # Errors
+/// Allocation, kernel compilation or dispatch errors.
+pub fn gemm_acc(gpu: &Gpu, s: &GemmShape, a: Span, b: Span, c: Span) -> Result<bool> {
+    let (cfg, splits) = plan(gpu, s, Offsets { a: a.off, b: b.off, c: c.off });
+    if !matches!(cfg, GemmConfig::Sg8 { .. }) {
+        return Ok(false);
+    }
+    record(gpu, cfg, splits, s, a, b, None, Epilogue { act: None, acc: true, bias_row: false }, c)?;
+    Ok(true)
+}
+
 /// Records the gradients of a linear layer's weight and bias, added to what `grad` holds:
 /// `grad[0..fan_in·fan_out] += xᵀ·dy` and, `with_bias`, the next `fan_out` elements
 /// `+= Σ_rows dy` (the layout of a weight followed by its bias in a flat gradient buffer), as one

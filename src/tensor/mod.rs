@@ -243,6 +243,11 @@ impl Tensor {
         }
     }
 
+    /// Whether no other tensor shares this one's storage (so it may be updated in place).
+    pub(crate) fn is_exclusive(&self) -> bool {
+        Arc::strong_count(&self.storage) == 1
+    }
+
     /// Element offset as the u32 kernels take.
     pub(crate) fn off(&self) -> u32 {
         self.offset as u32

@@ -274,16 +274,27 @@ pub fn linear_act(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, act: Unary) -> 
 /// # Errors
 /// [`Error::Shape`] on mismatched dims; device mismatch; GPU errors.
 pub fn linear_bwd(x: &Tensor, w: &Tensor, dy: &Tensor, with_bias: bool) -> Result<(Tensor, Tensor, Option<Tensor>)> {
+    let (dw, db) = linear_bwd_params(x, w, dy, with_bias)?;
+    Ok((linear_bwd_input(w, dy, x.shape())?, dw, db))
+}
+
+/// The parameter gradients of `x·w (+ b)`: `dw = xᵀ·dy` and, `with_bias`, `db = Σ_rows dy`.
+///
+/// # Shapes
+/// As [`linear_bwd`].
+///
+/// # Errors
+/// [`Error::Shape`] on mismatched shapes; device errors.
+pub fn linear_bwd_params(x: &Tensor, w: &Tensor, dy: &Tensor, with_bias: bool) -> Result<(Tensor, Option<Tensor>)> {
     let (fan_in, fan_out) = (w.shape()[0], w.shape()[1]);
     let rows = x.numel() / fan_in.max(1);
-    if dy.numel() != rows * fan_out {
+    if dy.numel() != rows * fan_out || x.numel() != rows * fan_in {
         return Err(Error::shape("linear_bwd", format!("x {:?}, w {:?}, dy {:?}", x.shape(), w.shape(), dy.shape())));
     }
-    let dx = linear_bwd_input(w, dy, x.shape())?;
     let sw = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
     let dw = gemm(&sw, x, dy, None, w.shape())?;
     let db = if with_bias { Some(sum_leading(&dy.reshape(&[rows, fan_out])?)?) } else { None };
-    Ok((dx, dw, db))
+    Ok((dw, db))
 }
 
 /// The input gradient of `x·w (+ b)`: `dx = dy·wᵀ`, shaped `x_shape`.
@@ -301,6 +312,34 @@ pub fn linear_bwd_input(w: &Tensor, dy: &Tensor, x_shape: &[usize]) -> Result<Te
     }
     let sx = GemmShape { trans_b: true, ..GemmShape::new(rows, fan_in, fan_out) };
     gemm(&sx, dy, w, None, x_shape)
+}
+
+/// [`linear_bwd_input`] added to `acc` (the gradient of `x` gathered so far, if any): on the
+/// GPU the product adds itself to `acc` in its store when `acc` is held nowhere else and the
+/// subgroup kernel runs the shape; otherwise the product, then a sum.
+///
+/// # Shapes
+/// As [`linear_bwd_input`]; `acc` shaped `x_shape`.
+///
+/// # Errors
+/// [`Error::Shape`] on mismatched shapes; device errors.
+pub fn linear_bwd_input_acc(w: &Tensor, dy: &Tensor, x_shape: &[usize], acc: Option<Tensor>) -> Result<Tensor> {
+    let Some(acc) = acc else { return linear_bwd_input(w, dy, x_shape) };
+    if acc.shape() != x_shape {
+        return Err(Error::shape("linear_bwd_input_acc", format!("gradient {:?} for x {x_shape:?}", acc.shape())));
+    }
+    if let (Device::Gpu(g), true) = (same_device("linear_bwd_input_acc", &[w, dy, &acc])?, acc.is_exclusive()) {
+        let (fan_in, fan_out) = (w.shape()[0], w.shape()[1]);
+        let rows = numel(x_shape) / fan_in.max(1);
+        if dy.numel() != rows * fan_out {
+            return Err(Error::shape("linear_bwd_input_acc", format!("w {:?}, dy {:?}", w.shape(), dy.shape())));
+        }
+        let sx = GemmShape { trans_b: true, ..GemmShape::new(rows, fan_in, fan_out) };
+        if k::gemm_acc(&g, &sx, span(dy), span(w), span(&acc))? {
+            return Ok(acc);
+        }
+    }
+    super::binary(&acc, &linear_bwd_input(w, dy, x_shape)?, crate::cpu::elementwise::Binary::Add)
 }
 
 /// Adds a linear layer's parameter gradients to `grad_w` and `grad_b` (typically slots of a
