@@ -7,10 +7,10 @@
 // invocation per (sequence, head, query): all (batch, head) pairs in one dispatch.
 // CPU twin: cpu::attention::attention.
 
-@group(0) @binding(0) var<storage, read> q: array<f32>;
-@group(0) @binding(1) var<storage, read> k: array<f32>;
-@group(0) @binding(2) var<storage, read> v: array<f32>;
-@group(0) @binding(3) var<storage, read_write> o: array<f32>;
+@group(0) @binding(0) var<storage, read> q: array<V>;
+@group(0) @binding(1) var<storage, read> k: array<V>;
+@group(0) @binding(2) var<storage, read> v: array<V>;
+@group(0) @binding(3) var<storage, read_write> o: array<V>;
 @group(0) @binding(4) var<storage, read_write> lse: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
@@ -27,24 +27,24 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let h = (id / p.tokens) % p.heads;
     let b = id / (p.tokens * p.heads);
     let qa = row_at(b, i, h);
-    var qv: array<f32, HD>;
-    for (var d = 0u; d < HD; d++) { qv[d] = q[qa + d]; }
-    var acc: array<f32, HD>;
+    var qv: array<V, HDV>;
+    for (var d = 0u; d < HDV; d++) { qv[d] = q[qa + d]; }
+    var acc: array<V, HDV>;
     var m = NEG_INF;
     var l = 0.0;
     for (var j = 0u; j <= i; j++) {
         let ka = row_at(b, j, h);
         var s = 0.0;
-        for (var d = 0u; d < HD; d++) { s += qv[d] * k[ka + d]; }
+        for (var d = 0u; d < HDV; d++) { s += vsum(qv[d] * k[ka + d]); }
         s *= p.scale;
         let m_new = max(m, s);
         let corr = exp(m - m_new);
         let e = exp(s - m_new);
         l = l * corr + e;
         let w = e * drop_mult(b, h, i, j);
-        for (var d = 0u; d < HD; d++) { acc[d] = acc[d] * corr + w * v[ka + d]; }
+        for (var d = 0u; d < HDV; d++) { acc[d] = acc[d] * corr + w * v[ka + d]; }
         m = m_new;
     }
-    for (var d = 0u; d < HD; d++) { o[qa + d] = acc[d] / l; }
+    for (var d = 0u; d < HDV; d++) { o[qa + d] = acc[d] / l; }
     lse[(b * p.heads + h) * p.tokens + i] = m + log(l);
 }

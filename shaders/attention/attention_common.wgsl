@@ -1,5 +1,5 @@
 // attention/attention_common.wgsl — parameters, indexing and dropout shared by the causal
-// attention kernels (a library; needs rng/philox.wgsl).
+// attention kernels (a library; needs rng/philox.wgsl and one of width1/2/4.wgsl).
 //
 // q, k, v, o, dq, dk, dv are [batch, tokens, heads·HD] (heads side by side, as a Linear
 // produces them; HD is a define so per-head vectors live in registers); lse and delta are
@@ -13,10 +13,13 @@ struct Params {
     offset: vec2<u32>, _p1: u32, _p2: u32,
 }
 
-// Element offset of head h's vector of token t in sequence b.
+// Offset of head h's vector of token t in sequence b, in loads of VW floats (HD % VW == 0).
 fn row_at(b: u32, t: u32, h: u32) -> u32 {
-    return (b * p.tokens + t) * p.heads * HD + h * HD;
+    return ((b * p.tokens + t) * p.heads * HD + h * HD) / VW;
 }
+
+// Loads (of VW floats) per head vector.
+const HDV: u32 = HD / VW;
 
 // Dropout multiplier of attention weight (b, h, i, j): 0 or 1/(1 − prob).
 fn drop_mult(b: u32, h: u32, i: u32, j: u32) -> f32 {

@@ -10,35 +10,60 @@ use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
 const COMMON: Source = shader!("attention/attention_common.wgsl");
-const HD_VARIANTS: [&[(&str, u32)]; 3] = [&[("HD", 18)], &[("HD", 1)], &[("HD", 64)]];
+const FORWARD: Source = shader!("attention/attention.wgsl");
+const BWD_Q: Source = shader!("attention/attention_bwd_q.wgsl");
+const BWD_KV: Source = shader!("attention/attention_bwd_kv.wgsl");
+/// Load-width libraries: 1, 2 and 4 floats per load.
+const WIDTHS: [Source; 3] =
+    [shader!("attention/width1.wgsl"), shader!("attention/width2.wgsl"), shader!("attention/width4.wgsl")];
+const HD_VARIANTS: [&[&[(&str, u32)]]; 3] = [
+    &[&[("HD", 18), ("VW", 1)], &[("HD", 1), ("VW", 1)], &[("HD", 64), ("VW", 1)]],
+    &[&[("HD", 18), ("VW", 2)], &[("HD", 2), ("VW", 2)]],
+    &[&[("HD", 64), ("VW", 4)], &[("HD", 16), ("VW", 4)]],
+];
 
-/// Forward: o and lse.
-pub const ATTENTION: Kernel = Kernel {
-    source: shader!("attention/attention.wgsl"),
-    includes: &[PHILOX, COMMON],
-    entry: "main",
-    storage: &[R, R, R, W, W],
-    variants: &HD_VARIANTS,
-};
+const INCLUDES: [&[Source]; 3] =
+    [&[PHILOX, WIDTHS[0], COMMON], &[PHILOX, WIDTHS[1], COMMON], &[PHILOX, WIDTHS[2], COMMON]];
+
+const fn width_kernel(source: Source, storage: &'static [crate::device::Access], w: usize) -> Kernel {
+    Kernel { source, includes: INCLUDES[w], entry: "main", storage, variants: HD_VARIANTS[w] }
+}
+
+const fn family(source: Source, storage: &'static [crate::device::Access]) -> [Kernel; 3] {
+    [width_kernel(source, storage, 0), width_kernel(source, storage, 1), width_kernel(source, storage, 2)]
+}
+
+/// Forward: o and lse (one kernel per load width, see [`width_index`]).
+pub const ATTENTION: [Kernel; 3] = family(FORWARD, &[R, R, R, W, W]);
 /// Backward, query side: dq and delta.
-pub const ATTENTION_BWD_Q: Kernel = Kernel {
-    source: shader!("attention/attention_bwd_q.wgsl"),
-    includes: &[PHILOX, COMMON],
-    entry: "main",
-    storage: &[R, R, R, R, R, R, W, W],
-    variants: &HD_VARIANTS,
-};
+pub const ATTENTION_BWD_Q: [Kernel; 3] = family(BWD_Q, &[R, R, R, R, R, R, W, W]);
 /// Backward, key side: dk and dv.
-pub const ATTENTION_BWD_KV: Kernel = Kernel {
-    source: shader!("attention/attention_bwd_kv.wgsl"),
-    includes: &[PHILOX, COMMON],
-    entry: "main",
-    storage: &[R, R, R, R, R, R, W, W],
-    variants: &HD_VARIANTS,
-};
+pub const ATTENTION_BWD_KV: [Kernel; 3] = family(BWD_KV, &[R, R, R, R, R, R, W, W]);
 
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[ATTENTION, ATTENTION_BWD_Q, ATTENTION_BWD_KV];
+pub const KERNELS: &[Kernel] = &[
+    ATTENTION[0],
+    ATTENTION[1],
+    ATTENTION[2],
+    ATTENTION_BWD_Q[0],
+    ATTENTION_BWD_Q[1],
+    ATTENTION_BWD_Q[2],
+    ATTENTION_BWD_KV[0],
+    ATTENTION_BWD_KV[1],
+    ATTENTION_BWD_KV[2],
+];
+
+/// Index into the kernel families of the widest load (4, 2 or 1 floats) dividing the head
+/// dim: per-lane loads dominate these kernels on CPU-like adapters.
+pub fn width_index(head_dim: usize) -> usize {
+    if head_dim % 4 == 0 {
+        2
+    } else if head_dim % 2 == 0 {
+        1
+    } else {
+        0
+    }
+}
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -77,8 +102,8 @@ fn attn_cost(s: &AttentionShape, passes: usize) -> Cost {
     }
 }
 
-fn hd(s: &AttentionShape) -> [(&'static str, u32); 1] {
-    [("HD", s.head_dim as u32)]
+fn hd(s: &AttentionShape) -> [(&'static str, u32); 2] {
+    [("HD", s.head_dim as u32), ("VW", [1, 2, 4][width_index(s.head_dim)])]
 }
 
 /// Records the forward pass into `o` and `lse`. All views must start at offset 0 of their
@@ -89,7 +114,7 @@ fn hd(s: &AttentionShape) -> [(&'static str, u32); 1] {
 pub fn forward(gpu: &Gpu, s: &AttentionShape, q: Span, k: Span, v: Span, o: Span, lse: Span) -> Result<()> {
     launch(
         gpu,
-        &ATTENTION,
+        &ATTENTION[width_index(s.head_dim)],
         &hd(s),
         &[],
         &[q.buf, k.buf, v.buf, o.buf, lse.buf],
@@ -122,7 +147,7 @@ pub fn backward(
     let groups = grid_for(s.rows(), 64);
     launch(
         gpu,
-        &ATTENTION_BWD_Q,
+        &ATTENTION_BWD_Q[width_index(s.head_dim)],
         &hd(s),
         &[],
         &[q.buf, k.buf, v.buf, o.buf, lse.buf, d_o.buf, dq.buf, &delta],
@@ -132,7 +157,7 @@ pub fn backward(
     )?;
     launch(
         gpu,
-        &ATTENTION_BWD_KV,
+        &ATTENTION_BWD_KV[width_index(s.head_dim)],
         &hd(s),
         &[],
         &[q.buf, k.buf, v.buf, lse.buf, &delta, d_o.buf, dk.buf, dv.buf],
