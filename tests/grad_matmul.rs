@@ -203,9 +203,14 @@ fn input_gradient_accumulates_in_place_only_when_unshared() {
     let Some(g) = gpu() else { return };
     let gpu = g.dev.as_gpu().unwrap();
     let mut rng = Rng::new(34);
-    for &(rows, fan_in, fan_out, fused) in
-        &[(320, 72, 72, true), (320, 72, 288, true), (4096, 16, 16, true), (17, 33, 12, false), (6, 8, 4, false)]
-    {
+    for &(rows, fan_in, fan_out, fused) in &[
+        (320, 72, 72, true),
+        (320, 72, 288, true),
+        (4096, 16, 16, true),
+        (64, 16, 2048, true), // split-K: the reduction accumulates
+        (17, 33, 12, false),
+        (6, 8, 4, false),
+    ] {
         let (w, dy, acc) = (
             rng.vec(fan_in * fan_out, -1.0, 1.0),
             rng.vec(rows * fan_out, -1.0, 1.0),
@@ -229,6 +234,12 @@ fn input_gradient_accumulates_in_place_only_when_unshared() {
             let timings = gpu.stop_profiling().unwrap();
             let what = format!("{rows}x{fan_in}x{fan_out} shared={shared}");
             assert_close(&what, &got.to_vec().unwrap(), &want, 1e-5 * (fan_out as f64).sqrt() * 4.0, 1e-5);
+            if fan_out == 2048 && !shared {
+                assert!(
+                    timings.iter().any(|t| t.label.starts_with("reduce/sum_leading") && t.variant.contains("ACC=1")),
+                    "{what}: expected a split-K product with an accumulating reduction"
+                );
+            }
             if let Some(k) = keep {
                 assert_eq!(k.to_vec().unwrap(), acc, "{what}: a shared accumulator must not change");
             } else if fused {
