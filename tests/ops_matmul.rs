@@ -33,6 +33,8 @@ const CONFIGS: &[GemmConfig] = &[
     GemmConfig::Sg8 { tm: 16, tn4: 1, wg: 64, tc: false },
     GemmConfig::Sg8 { tm: 8, tn4: 1, wg: 32, tc: false },
     GemmConfig::Sg8 { tm: 24, tn4: 1, wg: 32, tc: true },
+    GemmConfig::Sg8 { tm: 72, tn4: 3, wg: 8, tc: true },
+    GemmConfig::Sg8 { tm: 24, tn4: 2, wg: 16, tc: false },
 ];
 
 struct Case {

@@ -630,7 +630,7 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
 }
 
 /// The cheapest subgroup-kernel configuration and k-splits by [`sg8_cost`] (over tile rows
-/// 8–72, 1–3 vec4 column groups, workgroups of 32 or 64, with or without output transposition
+/// 8–72, 1–3 vec4 column groups, workgroups of 8–64, with or without output transposition
 /// when `allow_tc`), or `None` when the adapter prefers another kernel or none can run `s`.
 fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets, allow_tc: bool) -> Option<(GemmConfig, usize)> {
     if !matches!(tuning::get(gpu).gemm, GemmConfig::Sg8 { .. }) {
@@ -640,7 +640,7 @@ fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets, allow_tc: bool) -> Option<(G
     let mut best: Option<(f64, GemmConfig, usize)> = None;
     for t in [8, 16, 24, 32, 48, 64, 72] {
         for n4 in 1..=3 {
-            for (wg, tc) in [(32, false), (64, false), (32, true), (64, true)] {
+            for (wg, tc) in [8, 16, 32, 64].into_iter().flat_map(|wg| [(wg, false), (wg, true)]) {
                 let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg, tc };
                 if tc && !allow_tc || !cand.supports(gpu, s, off) {
                     continue;

@@ -73,7 +73,7 @@ fn candidates() -> Vec<GemmConfig> {
     for tc in [false, true] {
         for tm in [16, 32, 48, 64, 72] {
             for tn4 in [1, 2, 3] {
-                for wg in [32, 64] {
+                for wg in [8, 32, 64] {
                     v.push(GemmConfig::Sg8 { tm, tn4, wg, tc });
                 }
             }
