@@ -102,6 +102,8 @@ fn attn_cost(s: &AttentionShape, passes: usize) -> Cost {
     }
 }
 
+/// The defines of a launch: the head dim and the load width, which also tells the width
+/// variants apart in the pipeline cache (its key is the file, entry and defines).
 fn hd(s: &AttentionShape) -> [(&'static str, u32); 2] {
     [("HD", s.head_dim as u32), ("VW", [1, 2, 4][width_index(s.head_dim)])]
 }

@@ -536,7 +536,7 @@ pub fn linear_grads_acc(
 ) -> Result<bool> {
     let s = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
     let off = Offsets { a: x.off, b: dy.off, c: grad.off };
-    if s.m <= FEW_ROWS || s.k == 0 {
+    if s.k == 0 || s.m <= FEW_ROWS && s.k < LONG_K {
         return Ok(false);
     }
     let Some((cfg, splits)) = plan_sg8(gpu, &s, off, false) else { return Ok(false) };
@@ -593,6 +593,11 @@ fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize) -> f64 
 /// 0.31 against 0.61 ms.
 pub const FEW_ROWS: usize = 8;
 
+/// Reductions this long run split-K on the subgroup kernel even for few rows (see [`plan`]):
+/// the few-rows kernel would sum them in one workgroup. Measured on lavapipe: the 4×72 weight
+/// gradient over 5120 rows, 2.9 ms in one workgroup.
+pub const LONG_K: usize = 1024;
+
 /// The general kernel shaped for `m ≤ FEW_ROWS` rows: all rows in one invocation, 8 columns
 /// per invocation, one row of 32 invocations per workgroup (16 for a single row).
 pub fn few_rows(m: usize) -> GemmConfig {
@@ -604,11 +609,14 @@ pub fn few_rows(m: usize) -> GemmConfig {
 /// preferred, it searches tile rows (8–72), column groups (1–3 vec4), workgroup size, output
 /// transposition and split-K with
 /// [`sg8_cost`]; other preferences run as tuned, split when they leave the adapter idle.
-/// Products of at most [`FEW_ROWS`] rows always run [`few_rows`].
+/// Products of at most [`FEW_ROWS`] rows run [`few_rows`], unless their reduction is long
+/// (k ≥ [`LONG_K`]: the weight gradient of a layer with few inputs, summed over a batch), which
+/// the subgroup kernel splits across workgroups instead.
 /// Falls back to the general tile kernel when the preferred kernel cannot run the shape.
 pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
     if s.m <= FEW_ROWS {
-        return (few_rows(s.m), 1);
+        let split = if s.k >= LONG_K { plan_sg8(gpu, s, off, true) } else { None };
+        return split.unwrap_or((few_rows(s.m), 1));
     }
     let pref = tuning::get(gpu).gemm;
     let slots = parallel_slots(gpu);

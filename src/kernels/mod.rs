@@ -106,10 +106,6 @@ pub fn compose(k: &Kernel, defines: &[(&str, u32)]) -> String {
 
 fn key(k: &Kernel, defines: &[(&str, u32)], overrides: &[(&str, f64)]) -> String {
     let mut key = format!("{}:{}|", k.source.path, k.entry);
-    for inc in k.includes {
-        let _ = write!(key, "{},", inc.path);
-    }
-    key.push('|');
     for (n, v) in defines {
         let _ = write!(key, "{n}={v},");
     }
