@@ -4,6 +4,7 @@ mod common;
 
 use common::*;
 use vdd::cpu::gemm::{gemm, gemm_naive, GemmShape};
+use vdd::kernels::matmul::GemmConfig;
 use vdd::tensor::ops;
 use vdd::{Device, Tensor};
 
@@ -248,6 +249,53 @@ fn input_gradient_accumulates_in_place_only_when_unshared() {
                     "{what}: the product should add in place, got {:?}",
                     timings.iter().map(|t| &t.label).collect::<Vec<_>>()
                 );
+            }
+        }
+    }
+}
+
+/// The fused weight-and-bias gradient product under explicit configurations: plain and
+/// transposed-output tiles, one and several k-splits, with and without the bias row; the
+/// results add to what the slots held.
+#[test]
+fn weight_gradient_bias_row_matches_cpu_for_every_tiling() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(35);
+    let configs = [
+        GemmConfig::Sg8 { tm: 32, tn4: 2, wg: 32, tc: false },
+        GemmConfig::Sg8 { tm: 8, tn4: 1, wg: 8, tc: false },
+        GemmConfig::Sg8 { tm: 72, tn4: 3, wg: 8, tc: true },
+        GemmConfig::Sg8 { tm: 16, tn4: 1, wg: 16, tc: true },
+    ];
+    for &(rows, fan_in, fan_out) in &[(64, 16, 24), (256, 72, 8), (132, 8, 72), (20, 4, 4)] {
+        let (x, dy) = (rng.vec(rows * fan_in, -1.0, 1.0), rng.vec(rows * fan_out, -1.0, 1.0));
+        for with_bias in [true, false] {
+            let len = (fan_in + usize::from(with_bias)) * fan_out;
+            let slot = rng.vec(len + 4, -1.0, 1.0);
+            let mut want = slot.clone();
+            for r in 0..rows {
+                for j in 0..fan_out {
+                    for i in 0..fan_in {
+                        want[i * fan_out + j] += x[r * fan_in + i] * dy[r * fan_out + j];
+                    }
+                    if with_bias {
+                        want[fan_in * fan_out + j] += dy[r * fan_out + j];
+                    }
+                }
+            }
+            for &cfg in &configs {
+                for splits in [1, 3] {
+                    let dev = &g.dev;
+                    let buf = Tensor::from_slice(dev, &slot, &[slot.len()]).unwrap();
+                    let grad = buf.view_flat(0, &[len]).unwrap();
+                    let xt = Tensor::from_slice(dev, &x, &[rows, fan_in]).unwrap();
+                    let dyt = Tensor::from_slice(dev, &dy, &[rows, fan_out]).unwrap();
+                    let what = format!("{cfg} x{splits} {rows}x{fan_in}x{fan_out} bias={with_bias}");
+                    ops::linear_grads_acc_with(cfg, splits, &xt, &dyt, &grad, with_bias).unwrap();
+                    let got = buf.to_vec().unwrap();
+                    assert_close(&what, &got[..len], &want[..len], 1e-5 * (rows as f64).sqrt() * 4.0, 1e-5);
+                    assert_eq!(&got[len..], &slot[len..], "{what}: wrote past the slots");
+                }
             }
         }
     }

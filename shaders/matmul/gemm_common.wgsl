@@ -8,13 +8,14 @@
 // k ∈ [split·k_split, (split+1)·k_split) to its own block and a reduction sums the splits.
 // A[b] is [m, k] (TRANS_A = 0) or [k, m] (TRANS_A = 1) at a_off + b·sa; B[b] is [k, n] or [n, k]
 // at b_off + b·sb (batch stride 0 broadcasts); C blocks are [m, n] at c_off + z·m·n; bias [n].
-// c_rows is m, except in gemm_sg8.wgsl's bias-row products (m + 1 rows per C block).
+// c_block is the elements of one C block: m·n, or (m + 1)·n for gemm_sg8.wgsl's bias-row products
+// (in the stored orientation).
 
 struct Params {
     m: u32, n: u32, k: u32, batch: u32,
     a_off: u32, b_off: u32, c_off: u32, bias_off: u32,
     sa: u32, sb: u32, k_split: u32, splits: u32,
-    alpha: f32, c_rows: u32, _p1: u32, _p2: u32,
+    alpha: f32, c_block: u32, _p1: u32, _p2: u32,
 }
 
 @group(0) @binding(2) var<storage, read> bias: array<f32>;

@@ -19,8 +19,9 @@
 // Weight gradients (dW = Xᵀ·dY: TRANS_A = 1, TRANS_B = 0, TRANS_C = 0) can also produce the
 // bias gradient: with BIAS_ROW = 1 every lane sums its columns of B over k alongside the
 // product and the first group of each column block writes the sums as row m of C, whose
-// blocks then have c_rows = m + 1 rows ([dW; db] is one contiguous block when the bias follows
-// the weight). With ACC_C = 1 the results are added to C instead of overwriting it
+// blocks then have m + 1 rows ([dW; db] is one contiguous block when the bias follows the
+// weight). With TRANS_C the same sums are those of the kernel's transposed A over k (each lane
+// sums its 4-row chunks) and the first column block writes them as the stored row after C's. With ACC_C = 1 the results are added to C instead of overwriting it
 // (gradient accumulation straight into the parameters' gradient buffer).
 // Measured on llvmpipe (2 cores, 1024³): ≈ 50–56 GFLOP/s for TM 32–64, TN4 2–3 (tools/ksweep);
 // the cost is dominated by llvmpipe's per-lane buffer loads, so larger tiles help only a little.
@@ -63,6 +64,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     // lets NIR force-unroll every loop (an indirect index would send acc to scratch memory).
     var acc: array<array<array<vec4<f32>, TN4>, 8>, TM / 8u>;
     var bsum: array<vec4<f32>, TN4>;
+    var bsr: array<vec4<f32>, NS>;
     for (var kq = kq0; kq < kq1; kq++) {
         var av: array<vec4<f32>, TM / 8u>;
         var at: array<array<vec4<f32>, 4>, NS>;
@@ -71,6 +73,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 let chunk = min(row0 / 4u + lane + 8u * s, m4 - 1u);
                 for (var q = 0u; q < 4u; q++) {
                     at[s][q] = a4[a_base4 + (kq * 4u + q) * m4 + chunk];
+                }
+                if (BIAS_ROW == 1u && TRANS_C == 1u) {
+                    bsr[s] += (at[s][0] + at[s][1]) + (at[s][2] + at[s][3]);
                 }
             }
         } else {
@@ -99,7 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 b2[j] = b4[i + 2u * n4];
                 b3[j] = b4[i + 3u * n4];
             }
-            if (BIAS_ROW == 1u) {
+            if (BIAS_ROW == 1u && TRANS_C == 0u) {
                 bsum[j] += (b0[j] + b1[j]) + (b2[j] + b3[j]);
             }
         }
@@ -123,7 +128,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         }
     }
     // vec4 stores: C[z] is [m, n] (TRANS_C = 0) or [n, m] (TRANS_C = 1) at c_off + z·m·n.
-    let blk4 = (p.c_off + wid.z * p.c_rows * p.n) / 4u;
+    let blk4 = (p.c_off + wid.z * p.c_block) / 4u;
     if (TRANS_C == 1u) {
         // The 4 consecutive rows 8r + 4h … of this lane's tile are one vec4 of each of the
         // stored rows (col4 + j)·4 + q; their bias entries are the tile rows.
@@ -143,6 +148,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                         store4(at4 + 2u * m4, act4(p.alpha * vec4<f32>(v0.z, v1.z, v2.z, v3.z) + br));
                         store4(at4 + 3u * m4, act4(p.alpha * vec4<f32>(v0.w, v1.w, v2.w, v3.w) + br));
                     }
+                }
+            }
+        }
+        if (BIAS_ROW == 1u && wid.x == 0u) {
+            for (var s = 0u; s < NS; s++) {
+                let chunk = row0 / 4u + lane + 8u * s;
+                if (chunk < m4 && chunk < (row0 + TM) / 4u) {
+                    store4(blk4 + p.n * m4 + chunk, p.alpha * bsr[s]);
                 }
             }
         }

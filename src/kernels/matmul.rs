@@ -350,7 +350,7 @@ struct GemmParams {
     k_split: u32,
     splits: u32,
     alpha: f32,
-    c_rows: u32,
+    c_block: u32,
     pad: [u32; 2],
 }
 
@@ -427,9 +427,8 @@ fn record(
     if act.is_some_and(|u| u.params() != [0.0, 0.0]) {
         return Err(Error::invalid("gemm", format!("cannot fuse {act:?}: only parameterless activations")));
     }
-    let sg8_plain = matches!(cfg, GemmConfig::Sg8 { tc: false, .. });
     if (ep.acc || ep.bias_row) && (act.is_some() || !matches!(cfg, GemmConfig::Sg8 { .. }))
-        || ep.bias_row && !(sg8_plain && s.trans_a && !s.trans_b && s.batch == 1 && bias.is_none())
+        || ep.bias_row && !(s.trans_a && !s.trans_b && s.batch == 1 && bias.is_none())
     {
         return Err(Error::invalid("gemm", format!("{cfg} cannot run {ep:?} for {s:?}")));
     }
@@ -470,7 +469,7 @@ fn record(
         k_split: k_split as u32,
         splits: splits as u32,
         alpha: s.alpha,
-        c_rows: (if cfg.transposes_output() { s.n } else { c_rows }) as u32,
+        c_block: (c_rows * s.n) as u32,
         pad: [0; 2],
     };
     let bias_buf = bias.map_or(a.buf, |x| x.buf);
@@ -515,8 +514,9 @@ pub fn gemm_acc(gpu: &Gpu, s: &GemmShape, a: Span, b: Span, c: Span) -> Result<b
 /// Records the gradients of a linear layer's weight and bias, added to what `grad` holds:
 /// `grad[0..fan_in·fan_out] += xᵀ·dy` and, `with_bias`, the next `fan_out` elements
 /// `+= Σ_rows dy` (the layout of a weight followed by its bias in a flat gradient buffer), as one
-/// subgroup-kernel product (plus its split reduction). Returns `false`, recording nothing, when
-/// the adapter's kernel cannot run it (callers then compute and add the gradients separately).
+/// subgroup-kernel product (plus its split reduction), planned unless `cfg` gives the
+/// configuration and k-splits. Returns `false`, recording nothing, when the adapter's kernel
+/// cannot run it (callers then compute and add the gradients separately).
 ///
 /// # Shapes
 /// `x: [rows, fan_in]`, `dy: [rows, fan_out]`, `grad: [fan_in (+ 1), fan_out]`.
@@ -533,13 +533,12 @@ pub fn linear_grads_acc(
     dy: Span,
     with_bias: bool,
     grad: Span,
+    cfg: Option<(GemmConfig, usize)>,
 ) -> Result<bool> {
     let s = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
     let off = Offsets { a: x.off, b: dy.off, c: grad.off };
-    if s.k == 0 || s.m <= FEW_ROWS && s.k < LONG_K {
-        return Ok(false);
-    }
-    let Some((cfg, splits)) = plan_sg8(gpu, &s, off, false) else { return Ok(false) };
+    let planned = if s.k == 0 || s.m <= FEW_ROWS && s.k < LONG_K { None } else { plan_sg8(gpu, &s, off) };
+    let Some((cfg, splits)) = cfg.or(planned) else { return Ok(false) };
     record(gpu, cfg, splits, &s, x, dy, None, Epilogue { act: None, acc: true, bias_row: with_bias }, grad)?;
     Ok(true)
 }
@@ -615,7 +614,7 @@ pub fn few_rows(m: usize) -> GemmConfig {
 /// Falls back to the general tile kernel when the preferred kernel cannot run the shape.
 pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
     if s.m <= FEW_ROWS {
-        let split = if s.k >= LONG_K { plan_sg8(gpu, s, off, true) } else { None };
+        let split = if s.k >= LONG_K { plan_sg8(gpu, s, off) } else { None };
         return split.unwrap_or((few_rows(s.m), 1));
     }
     let pref = tuning::get(gpu).gemm;
@@ -625,7 +624,7 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
     let wgx = s.n.div_ceil(tn as usize).next_power_of_two().clamp(1, 8) as u32;
     let fallback = GemmConfig::Tile { tm: 4, tn, wgx, wgy: 64 / wgx };
     match pref {
-        GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => plan_sg8(gpu, s, off, true).unwrap_or((pref, 1)),
+        GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => plan_sg8(gpu, s, off).unwrap_or((pref, 1)),
         GemmConfig::Sg8 { .. } => (fallback, 1),
         other => {
             let cfg = if other.supports(gpu, s, off) { other } else { fallback };
@@ -638,9 +637,9 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
 }
 
 /// The cheapest subgroup-kernel configuration and k-splits by [`sg8_cost`] (over tile rows
-/// 8–72, 1–3 vec4 column groups, workgroups of 8–64, with or without output transposition
-/// when `allow_tc`), or `None` when the adapter prefers another kernel or none can run `s`.
-fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets, allow_tc: bool) -> Option<(GemmConfig, usize)> {
+/// 8–72, 1–3 vec4 column groups, workgroups of 8–64, with or without output transposition),
+/// or `None` when the adapter prefers another kernel or none can run `s`.
+fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets) -> Option<(GemmConfig, usize)> {
     if !matches!(tuning::get(gpu).gemm, GemmConfig::Sg8 { .. }) {
         return None;
     }
@@ -650,7 +649,7 @@ fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets, allow_tc: bool) -> Option<(G
         for n4 in 1..=3 {
             for (wg, tc) in [8, 16, 32, 64].into_iter().flat_map(|wg| [(wg, false), (wg, true)]) {
                 let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg, tc };
-                if tc && !allow_tc || !cand.supports(gpu, s, off) {
+                if !cand.supports(gpu, s, off) {
                     continue;
                 }
                 for splits in [1, 2, 4, 8].into_iter().filter(|&x| x == 1 || s.k >= 256 * x) {

@@ -378,7 +378,8 @@ pub fn linear_grads_acc(x: &Tensor, dy: &Tensor, grad_w: &Tensor, grad_b: Option
         let joined = grad_b.is_none_or(|b| {
             std::ptr::eq(b.buffer(), grad_w.buffer()) && b.off() as usize == grad_w.off() as usize + grad_w.numel()
         });
-        if joined && k::linear_grads_acc(&g, rows, fan_in, fan_out, span(x), span(dy), grad_b.is_some(), span(grad_w))?
+        if joined
+            && k::linear_grads_acc(&g, rows, fan_in, fan_out, span(x), span(dy), grad_b.is_some(), span(grad_w), None)?
         {
             return Ok(());
         }
@@ -388,6 +389,42 @@ pub fn linear_grads_acc(x: &Tensor, dy: &Tensor, grad_w: &Tensor, grad_b: Option
     if let Some(b) = grad_b {
         add_into(b, &sum_leading(&dy.reshape(&[rows, fan_out])?)?)?;
     }
+    Ok(())
+}
+
+/// [`linear_grads_acc`] with an explicit subgroup-kernel configuration and k-splits (tests):
+/// adds `xᵀ·dy` to the first `fan_in` rows of `grad` and, `with_bias`, `Σ_rows dy` to its
+/// row `fan_in`, in one product.
+///
+/// # Shapes
+/// `x: [rows, fan_in]`, `dy: [rows, fan_out]`, `grad: [fan_in (+ 1), fan_out]`.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] on a CPU device or when the configuration cannot run the
+/// product; [`Error::Shape`] on mismatched shapes; GPU errors.
+pub fn linear_grads_acc_with(
+    cfg: k::GemmConfig,
+    splits: usize,
+    x: &Tensor,
+    dy: &Tensor,
+    grad: &Tensor,
+    with_bias: bool,
+) -> Result<()> {
+    let Device::Gpu(g) = same_device("linear_grads_acc_with", &[x, dy, grad])? else {
+        return Err(Error::invalid("linear_grads_acc_with", "explicit kernel configurations need a GPU device"));
+    };
+    let (rows, fan_in) = match x.shape() {
+        &[r, i] => (r, i),
+        other => return Err(Error::shape("linear_grads_acc_with", format!("x {other:?}"))),
+    };
+    let fan_out = dy.numel() / rows.max(1);
+    if dy.numel() != rows * fan_out || grad.numel() != (fan_in + usize::from(with_bias)) * fan_out {
+        return Err(Error::shape(
+            "linear_grads_acc_with",
+            format!("x {:?}, dy {:?}, grad {:?}", x.shape(), dy.shape(), grad.shape()),
+        ));
+    }
+    k::linear_grads_acc(&g, rows, fan_in, fan_out, span(x), span(dy), with_bias, span(grad), Some((cfg, splits)))?;
     Ok(())
 }
 
