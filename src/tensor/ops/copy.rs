@@ -141,7 +141,7 @@ pub fn slice(x: &Tensor, dim: usize, start: usize, end: usize) -> Result<Tensor>
     Ok(y)
 }
 
-/// Gradient of [`slice`]: `dy` placed at `start` along `dim` in zeros of `full_shape`.
+/// Gradient of [`slice()`]: `dy` placed at `start` along `dim` in zeros of `full_shape`.
 ///
 /// # Errors
 /// [`Error::Shape`] if `dy` does not fit; GPU errors.

@@ -1,8 +1,14 @@
-//! Launchers of `shaders/matmul/`: three GEMM kernels, the shape-adaptive plan that picks one
-//! (from the adapter's tuned preference, see [`super::tuning`]), and split-K.
+//! Launchers of `shaders/matmul/`: three GEMM kernels, their configurations and epilogues
+//! (fused activation, accumulation, the weight gradient's bias row), and split-K. The
+//! shape-adaptive choice of a configuration, [`plan()`], lives in `matmul/plan.rs`.
+
+mod plan;
+
+use plan::plan_sg8;
+pub use plan::{few_rows, plan, FEW_ROWS, LONG_K};
 
 use super::elementwise::{self, Span};
-use super::{launch, reduce, shader, tuning, Cost, Kernel, Source, R, W};
+use super::{launch, reduce, shader, Cost, Kernel, Source, R, W};
 use crate::cpu::elementwise::Unary;
 use crate::cpu::gemm::GemmShape;
 use crate::device::Gpu;
@@ -541,127 +547,6 @@ pub fn linear_grads_acc(
     let Some((cfg, splits)) = cfg.or(planned) else { return Ok(false) };
     record(gpu, cfg, splits, &s, x, dy, None, Epilogue { act: None, acc: true, bias_row: with_bias }, grad)?;
     Ok(true)
-}
-
-/// Relative throughput of sg8 tile shapes on llvmpipe (medians of tools/ksweep at 1024³,
-/// normalised to the best), used to trade tile efficiency against padding and parallelism on
-/// small shapes.
-fn sg8_efficiency(tm: u32, tn4: u32) -> f64 {
-    match (tm, tn4) {
-        (64, 2) => 1.0,
-        (32, 2) => 0.93,
-        (48, 2) | (64, 3) | (72, 3) => 0.88,
-        (16, 2) | (32, 3) | (48, 3) | (72, 2) => 0.85,
-        (64, 1) | (32, 1) | (48, 1) => 0.82,
-        (72, 1) => 0.75,
-        (16, 3) => 0.8,
-        (16, 1) => 0.66,
-        (8, 2) => 0.58,
-        _ => 0.45,
-    }
-}
-
-/// Number of workgroups the adapter runs at once, for the planner's wave model: the CPU
-/// threads on CPU adapters, a generous constant on GPUs.
-fn parallel_slots(gpu: &Gpu) -> usize {
-    if gpu.info().device_type == wgpu::DeviceType::Cpu {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
-    } else {
-        64
-    }
-}
-
-/// Estimated seconds of one sg8 configuration with `splits` k-splits on an adapter running
-/// `slots` workgroups at once: waves of padded tiles at the tile's measured efficiency (peak
-/// ≈ 25 GFLOP/s per llvmpipe thread), plus the split reduction's traffic (≈ 2 GB/s).
-fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize) -> f64 {
-    let GemmConfig::Sg8 { tm, tn4, .. } = cfg else { return f64::INFINITY };
-    let s = &cfg.kernel_shape(s);
-    let (bm, bn) = cfg.block();
-    let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize) * splits;
-    let k_split = s.k.div_ceil(splits).div_ceil(4) * 4;
-    let per_wg = 2.0 * f64::from(bm * bn) * k_split as f64 / (25e9 * sg8_efficiency(tm, tn4));
-    let reduce = if splits > 1 { (splits * s.c_len() * 4) as f64 / 2e9 } else { 0.0 };
-    wgs.div_ceil(slots) as f64 * per_wg + reduce
-}
-
-/// Products with at most this many rows of C per batch entry (acting on a few observation
-/// windows: the backbone on 5 tokens, the heads on one row) run [`few_rows`]: the tiled
-/// kernels pad them to 32–64 rows. Measured on lavapipe (`ksweep gemm`, times including the
-/// submission): 1×512×512 1.1 ms against 5.6–6.1 ms for the best subgroup tiles, 5×288×72
-/// 0.31 against 0.61 ms.
-pub const FEW_ROWS: usize = 8;
-
-/// Reductions this long run split-K on the subgroup kernel even for few rows (see [`plan`]):
-/// the few-rows kernel would sum them in one workgroup. Measured on lavapipe: the 4×72 weight
-/// gradient over 5120 rows, 2.9 ms in one workgroup.
-pub const LONG_K: usize = 1024;
-
-/// The general kernel shaped for `m ≤ FEW_ROWS` rows: all rows in one invocation, 8 columns
-/// per invocation, one row of 32 invocations per workgroup (16 for a single row).
-pub fn few_rows(m: usize) -> GemmConfig {
-    let m = m.clamp(1, FEW_ROWS) as u32;
-    GemmConfig::Tile { tm: m, tn: 8, wgx: if m == 1 { 16 } else { 32 }, wgy: 1 }
-}
-
-/// Chooses the kernel configuration and k-splits for one product. With the subgroup kernel
-/// preferred, it searches tile rows (8–72), column groups (1–3 vec4), workgroup size, output
-/// transposition and split-K with
-/// [`sg8_cost`]; other preferences run as tuned, split when they leave the adapter idle.
-/// Products of at most [`FEW_ROWS`] rows run [`few_rows`], unless their reduction is long
-/// (k ≥ [`LONG_K`]: the weight gradient of a layer with few inputs, summed over a batch), which
-/// the subgroup kernel splits across workgroups instead.
-/// Falls back to the general tile kernel when the preferred kernel cannot run the shape.
-pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
-    if s.m <= FEW_ROWS {
-        let split = if s.k >= LONG_K { plan_sg8(gpu, s, off) } else { None };
-        return split.unwrap_or((few_rows(s.m), 1));
-    }
-    let pref = tuning::get(gpu).gemm;
-    let slots = parallel_slots(gpu);
-    // The general kernel, shaped so narrow products do not idle most of each workgroup.
-    let tn = s.n.next_power_of_two().clamp(1, 4) as u32;
-    let wgx = s.n.div_ceil(tn as usize).next_power_of_two().clamp(1, 8) as u32;
-    let fallback = GemmConfig::Tile { tm: 4, tn, wgx, wgy: 64 / wgx };
-    match pref {
-        GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => plan_sg8(gpu, s, off).unwrap_or((pref, 1)),
-        GemmConfig::Sg8 { .. } => (fallback, 1),
-        other => {
-            let cfg = if other.supports(gpu, s, off) { other } else { fallback };
-            let (bm, bn) = cfg.block();
-            let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize);
-            let splits = if wgs < slots && s.k >= 512 { slots.div_ceil(wgs).min(s.k / 256).max(1) } else { 1 };
-            (cfg, splits)
-        }
-    }
-}
-
-/// The cheapest subgroup-kernel configuration and k-splits by [`sg8_cost`] (over tile rows
-/// 8–72, 1–3 vec4 column groups, workgroups of 8–64, with or without output transposition),
-/// or `None` when the adapter prefers another kernel or none can run `s`.
-fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets) -> Option<(GemmConfig, usize)> {
-    if !matches!(tuning::get(gpu).gemm, GemmConfig::Sg8 { .. }) {
-        return None;
-    }
-    let slots = parallel_slots(gpu);
-    let mut best: Option<(f64, GemmConfig, usize)> = None;
-    for t in [8, 16, 24, 32, 48, 64, 72] {
-        for n4 in 1..=3 {
-            for (wg, tc) in [8, 16, 32, 64].into_iter().flat_map(|wg| [(wg, false), (wg, true)]) {
-                let cand = GemmConfig::Sg8 { tm: t, tn4: n4, wg, tc };
-                if !cand.supports(gpu, s, off) {
-                    continue;
-                }
-                for splits in [1, 2, 4, 8].into_iter().filter(|&x| x == 1 || s.k >= 256 * x) {
-                    let cost = sg8_cost(s, cand, splits, slots);
-                    if best.is_none_or(|b| cost < b.0) {
-                        best = Some((cost, cand, splits));
-                    }
-                }
-            }
-        }
-    }
-    best.map(|(_, cfg, splits)| (cfg, splits))
 }
 
 /// Records `c = alpha·op(a)·op(b) (+ bias)` with the planned kernel.
