@@ -153,14 +153,7 @@ impl<'s> Tape<'s> {
         inputs: &[&Var],
         backward: impl FnOnce(&Tensor) -> Result<Vec<Option<Tensor>>> + 'static,
     ) -> Var {
-        if inputs.iter().all(|v| v.node.is_none()) {
-            return Var { value, node: None };
-        }
-        let mut nodes = self.nodes.borrow_mut();
-        // Inputs without a node get index usize::MAX: their gradients are discarded.
-        let parents = inputs.iter().map(|v| v.node.unwrap_or(usize::MAX)).collect();
-        nodes.push(Node { parents, backward: Some(Bwd::Plain(Box::new(backward))), param: None });
-        Var { value, node: Some(nodes.len() - 1) }
+        self.push(value, inputs, || Bwd::Plain(Box::new(backward)))
     }
 
     /// As [`Tape::record`], with a backward that accumulates into its first parent's gradient
@@ -171,12 +164,19 @@ impl<'s> Tape<'s> {
         inputs: &[&Var],
         backward: impl FnOnce(&Tensor, Option<Tensor>) -> Result<Vec<Option<Tensor>>> + 'static,
     ) -> Var {
+        self.push(value, inputs, || Bwd::AccFirst(Box::new(backward)))
+    }
+
+    /// Pushes a node for an op's output unless no input needs a gradient (the backward is
+    /// then dropped unbuilt).
+    fn push(&self, value: Tensor, inputs: &[&Var], backward: impl FnOnce() -> Bwd) -> Var {
         if inputs.iter().all(|v| v.node.is_none()) {
             return Var { value, node: None };
         }
         let mut nodes = self.nodes.borrow_mut();
+        // Inputs without a node get index usize::MAX: their gradients are discarded.
         let parents = inputs.iter().map(|v| v.node.unwrap_or(usize::MAX)).collect();
-        nodes.push(Node { parents, backward: Some(Bwd::AccFirst(Box::new(backward))), param: None });
+        nodes.push(Node { parents, backward: Some(backward()), param: None });
         Var { value, node: Some(nodes.len() - 1) }
     }
 
