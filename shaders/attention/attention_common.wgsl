@@ -29,3 +29,15 @@ fn drop_mult(b: u32, h: u32, i: u32, j: u32) -> f32 {
     let idx = ((b * p.heads + h) * p.tokens + i) * p.tokens + j;
     return select(0.0, 1.0 / (1.0 - p.prob), to_unit(philox_word(p.key, p.offset, idx)) >= p.prob);
 }
+
+// One step of the online softmax over scores s_0, s_1, …: updates the running max m and sum
+// l = Σ exp(s_j − m) for score s and returns (corr, e) — the factor rescaling what was
+// accumulated under the old max, and exp(s − m) under the new one.
+fn online_step(m: ptr<function, f32>, l: ptr<function, f32>, s: f32) -> vec2<f32> {
+    let m_new = max(*m, s);
+    let corr = exp(*m - m_new);
+    let e = exp(s - m_new);
+    *l = *l * corr + e;
+    *m = m_new;
+    return vec2<f32>(corr, e);
+}

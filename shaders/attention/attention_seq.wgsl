@@ -46,13 +46,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             var s = 0.0;
             for (var d = 0u; d < HDV; d++) { s += vsum(qv[d] * kk[j][d]); }
             s *= p.scale;
-            let m_new = max(m, s);
-            let corr = exp(m - m_new);
-            let e = exp(s - m_new);
-            l = l * corr + e;
-            let w = e * drop_mult(b, h, i, j);
-            for (var d = 0u; d < HDV; d++) { acc[d] = acc[d] * corr + w * vv[j][d]; }
-            m = m_new;
+            let ce = online_step(&m, &l, s);
+            let w = ce.y * drop_mult(b, h, i, j);
+            for (var d = 0u; d < HDV; d++) { acc[d] = acc[d] * ce.x + w * vv[j][d]; }
         }
         for (var d = 0u; d < HDV; d++) { o[qa + d] = acc[d] / l; }
         lse[(b * p.heads + h) * p.tokens + i] = m + log(l);

@@ -20,13 +20,22 @@ impl Tape<'_> {
     /// Shape or device errors of the op.
     pub fn linear(&self, x: &Var, w: &Var, b: Option<&Var>) -> Result<Var> {
         let y = t::linear(&x.value, &w.value, b.map(|b| &b.value))?;
-        let (xv, wv) = (x.value.clone(), w.value.clone());
-        let has_bias = b.is_some();
+        Ok(self.linear_node(y, x, w, b, false))
+    }
+
+    /// Records the output `y` of `x·w + b`, or of `relu(x·w + b)` (`relu`: the backward first
+    /// masks the gradient with `y > 0`), with the backward of [`linear_grads`].
+    fn linear_node(&self, y: Tensor, x: &Var, w: &Var, b: Option<&Var>, relu: bool) -> Var {
         let mut inputs = vec![x, w];
         inputs.extend(b);
         let n = need(&inputs);
+        let (xv, wv, yv) = (x.value.clone(), w.value.clone(), relu.then(|| y.clone()));
+        let has_bias = b.is_some();
         let slots = self.param_slots(w, b);
-        Ok(self.record_acc(y, &inputs, move |dy, acc| linear_grads(&xv, &wv, dy, has_bias, &n, slots.as_ref(), acc)))
+        self.record_acc(y, &inputs, move |dy, acc| {
+            let masked = yv.map(|y| t::unary_bwd(&y, dy, Unary::Relu)).transpose()?;
+            linear_grads(&xv, &wv, masked.as_ref().unwrap_or(dy), has_bias, &n, slots.as_ref(), acc)
+        })
     }
 
     /// `act(x·w + b)`: with nothing to differentiate, one fused op ([`t::linear_act`]). With
@@ -37,22 +46,12 @@ impl Tape<'_> {
     /// # Errors
     /// Shape or device errors of the ops.
     pub fn linear_act(&self, x: &Var, w: &Var, b: Option<&Var>, act: Unary) -> Result<Var> {
-        let mut inputs = vec![x, w];
-        inputs.extend(b);
-        let n = need(&inputs);
-        if !n.contains(&true) && act.params() == [0.0, 0.0] {
-            return Ok(self.constant(t::linear_act(&x.value, &w.value, b.map(|b| &b.value), act)?));
-        }
-        if act != Unary::Relu {
+        let grads = x.requires_grad() || w.requires_grad() || b.is_some_and(Var::requires_grad);
+        if grads && act != Unary::Relu || act.params() != [0.0, 0.0] {
             return self.unary(&self.linear(x, w, b)?, act);
         }
         let y = t::linear_act(&x.value, &w.value, b.map(|b| &b.value), act)?;
-        let (xv, wv, yv) = (x.value.clone(), w.value.clone(), y.clone());
-        let has_bias = b.is_some();
-        let slots = self.param_slots(w, b);
-        Ok(self.record_acc(y, &inputs, move |dy, acc| {
-            linear_grads(&xv, &wv, &t::unary_bwd(&yv, dy, Unary::Relu)?, has_bias, &n, slots.as_ref(), acc)
-        }))
+        Ok(if grads { self.linear_node(y, x, w, b, true) } else { self.constant(y) })
     }
 
     /// Batched `op(a)·op(b)` (see [`t::matmul`]). Backward: [`t::matmul_bwd`].

@@ -293,6 +293,8 @@ impl GemmConfig {
         }
     }
 
+    /// The kernel and its defines for the product `s` the kernel itself computes (already
+    /// [`GemmConfig::kernel_shape`]).
     fn kernel_and_defines(
         &self,
         s: &GemmShape,
@@ -300,7 +302,6 @@ impl GemmConfig {
         op: u32,
         ep: Epilogue,
     ) -> (&'static Kernel, Vec<(&'static str, u32)>, Vec<(&'static str, f64)>) {
-        let s = self.kernel_shape(s);
         let flags = [
             ("TRANS_A", u32::from(s.trans_a)),
             ("TRANS_B", u32::from(s.trans_b)),
@@ -455,9 +456,9 @@ fn record(
     }
     let fused = if splits == 1 { act.map_or(NO_ACT, Unary::code) } else { NO_ACT };
     let kernel_ep = Epilogue { acc: ep.acc && splits == 1, ..ep };
-    let (kernel, defines, overrides) = cfg.kernel_and_defines(s, bias.is_some(), fused, kernel_ep);
     // The kernel's own product (Cᵀ with swapped operands when it transposes its output).
     let ks = cfg.kernel_shape(s);
+    let (kernel, defines, overrides) = cfg.kernel_and_defines(&ks, bias.is_some(), fused, kernel_ep);
     let (ka, kb) = if cfg.transposes_output() { (b, a) } else { (a, b) };
     let (bm, bn) = cfg.block();
     let groups = [ks.n.div_ceil(bn as usize) as u32, ks.m.div_ceil(bm as usize) as u32, (s.batch * splits) as u32];

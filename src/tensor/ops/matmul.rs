@@ -305,13 +305,17 @@ pub fn linear_bwd_params(x: &Tensor, w: &Tensor, dy: &Tensor, with_bias: bool) -
 /// # Errors
 /// [`Error::Shape`] on mismatched shapes; device errors.
 pub fn linear_bwd_input(w: &Tensor, dy: &Tensor, x_shape: &[usize]) -> Result<Tensor> {
+    gemm(&input_grad_shape(w, dy, x_shape)?, dy, w, None, x_shape)
+}
+
+/// The product `dy·wᵀ` of [`linear_bwd_input`], after checking the shapes.
+fn input_grad_shape(w: &Tensor, dy: &Tensor, x_shape: &[usize]) -> Result<GemmShape> {
     let (fan_in, fan_out) = (w.shape()[0], w.shape()[1]);
     let rows = numel(x_shape) / fan_in.max(1);
     if dy.numel() != rows * fan_out || numel(x_shape) != rows * fan_in {
         return Err(Error::shape("linear_bwd_input", format!("x {x_shape:?}, w {:?}, dy {:?}", w.shape(), dy.shape())));
     }
-    let sx = GemmShape { trans_b: true, ..GemmShape::new(rows, fan_in, fan_out) };
-    gemm(&sx, dy, w, None, x_shape)
+    Ok(GemmShape { trans_b: true, ..GemmShape::new(rows, fan_in, fan_out) })
 }
 
 /// [`linear_bwd_input`] added to `acc` (the gradient of `x` gathered so far, if any): on the
@@ -329,12 +333,7 @@ pub fn linear_bwd_input_acc(w: &Tensor, dy: &Tensor, x_shape: &[usize], acc: Opt
         return Err(Error::shape("linear_bwd_input_acc", format!("gradient {:?} for x {x_shape:?}", acc.shape())));
     }
     if let (Device::Gpu(g), true) = (same_device("linear_bwd_input_acc", &[w, dy, &acc])?, acc.is_exclusive()) {
-        let (fan_in, fan_out) = (w.shape()[0], w.shape()[1]);
-        let rows = numel(x_shape) / fan_in.max(1);
-        if dy.numel() != rows * fan_out {
-            return Err(Error::shape("linear_bwd_input_acc", format!("w {:?}, dy {:?}", w.shape(), dy.shape())));
-        }
-        let sx = GemmShape { trans_b: true, ..GemmShape::new(rows, fan_in, fan_out) };
+        let sx = input_grad_shape(w, dy, x_shape)?;
         if k::gemm_acc(&g, &sx, span(dy), span(w), span(&acc))? {
             return Ok(acc);
         }
@@ -384,10 +383,11 @@ pub fn linear_grads_acc(x: &Tensor, dy: &Tensor, grad_w: &Tensor, grad_b: Option
             return Ok(());
         }
     }
-    let sw = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
-    add_into(grad_w, &gemm(&sw, x, dy, None, grad_w.shape())?)?;
-    if let Some(b) = grad_b {
-        add_into(b, &sum_leading(&dy.reshape(&[rows, fan_out])?)?)?;
+    // The weight gradient has the weight's shape, all linear_bwd_params reads of the weight.
+    let (dw, db) = linear_bwd_params(x, grad_w, dy, grad_b.is_some())?;
+    add_into(grad_w, &dw)?;
+    if let (Some(b), Some(db)) = (grad_b, db) {
+        add_into(b, &db)?;
     }
     Ok(())
 }
