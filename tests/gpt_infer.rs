@@ -1,7 +1,8 @@
-//! The fused inference stack (`shaders/transformer/gpt_infer.wgsl`, CPU twin
+//! The fused inference stack (`shaders/transformer/gpt_body.wgsl`, CPU twin
 //! `cpu::transformer::gpt_infer`): the twin against the op-by-op tape on the CPU device, the
 //! GPU kernel against the twin on awkward shapes (poisoned outputs), one dispatch per call, and
-//! the cases that must keep the op-by-op path (training, gradients, large batches).
+//! the cases that must keep the op-by-op path (training, gradients, large batches), and the
+//! plain and subgroup kernels against each other.
 mod common;
 
 use common::*;
@@ -196,5 +197,33 @@ fn gpu_fused_token_projection_matches_the_cpu() {
         let (got, n) = out(&g.dev);
         assert_eq!(n, Some(1), "token projection, positions and stack in one dispatch");
         assert_close(&format!("fused tokens b{b} t{t} din{din}"), &got, &want, 2e-5, 2e-4);
+    }
+}
+
+#[test]
+fn gpu_plain_and_subgroup_kernels_agree_with_the_twin_and_each_other() {
+    let Some(g) = gpu() else { return };
+    let has_sg = vdd::kernels::subgroups_of_8(g.dev.as_gpu().unwrap());
+    // Widths whose column groups leave a partial last pass (18 groups of 4 over 16
+    // invocations) and k-lengths that are not multiples of 8 four-steps.
+    for &(b, t, e, h, l) in &[(1, 5, 72, 4, 2), (2, 11, 72, 4, 1), (1, 3, 20, 5, 2), (2, 16, 12, 1, 1)] {
+        let (_, store) = model(&g.dev, cfg(e, l, h, 16), 23);
+        let values = store.flat().to_vec().unwrap();
+        let plan = plan_of(&store, b, t, e, h, l, None);
+        let x = Rng::new(9).vec(b * t * e, -1.0, 1.0);
+        let mut want = vec![f32::NAN; b * t * e];
+        vdd::cpu::transformer::gpt_infer(&plan, &x, &values, &mut want);
+        let xt = Tensor::from_slice(&g.dev, &x, &[b, t, e]).unwrap();
+        let run = |share| vdd::tensor::ops::gpt_infer_with(&xt, store.flat(), &plan, Some(share));
+        let plain = run(false).unwrap().to_vec().unwrap();
+        assert_close(&format!("plain kernel b{b} t{t} e{e}"), &plain, &want, 2e-5, 2e-4);
+        if has_sg {
+            let shared = run(true).unwrap().to_vec().unwrap();
+            assert_close(&format!("subgroup kernel b{b} t{t} e{e}"), &shared, &want, 2e-5, 2e-4);
+            assert_eq!(shared, plain, "b{b} t{t} e{e}: the same sums in the same order");
+        } else {
+            let err = run(true).unwrap_err().to_string();
+            assert!(err.contains("subgroups"), "{err}");
+        }
     }
 }

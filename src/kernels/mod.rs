@@ -181,6 +181,13 @@ pub fn grid_for(n: usize, wg: u32) -> [u32; 3] {
     grid((n as u64).div_ceil(u64::from(wg)) as u32)
 }
 
+/// Whether `gpu` has subgroups of at least 8 invocations, a multiple of 8 (the subgroup
+/// kernels hand values round within groups of 8 lanes).
+pub fn subgroups_of_8(gpu: &Gpu) -> bool {
+    let info = gpu.info();
+    gpu.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8 && info.subgroup_min_size % 8 == 0
+}
+
 /// Storage access shorthands for kernel tables.
 pub(crate) const R: Access = Access::Read;
 pub(crate) const W: Access = Access::ReadWrite;

@@ -1,28 +1,34 @@
 //! Launcher of `shaders/transformer/`: a whole minGPT stack for inference in one dispatch.
 
 use super::elementwise::Span;
-use super::{grid, launch, shader, Cost, Kernel, R, W};
+use super::{grid, launch, shader, subgroups_of_8, Cost, Kernel, Source, R, W};
 use crate::cpu::transformer::GptPlan;
 use crate::device::Gpu;
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
 
-/// The fused stack (one workgroup per sequence).
+const BODY: Source = shader!("transformer/gpt_body.wgsl");
+const VARIANTS: &[&[(&str, u32)]] = &[
+    &[("NT", 5), ("E", 72), ("H", 4), ("HD", 18)],
+    &[("NT", 11), ("E", 72), ("H", 4), ("HD", 18)],
+    &[("NT", 1), ("E", 8), ("H", 2), ("HD", 4)],
+    &[("NT", 16), ("E", 24), ("H", 3), ("HD", 8)],
+];
+
+/// The fused stack (one workgroup per sequence), every invocation loading its activations.
 pub const GPT_INFER: Kernel = Kernel {
     source: shader!("transformer/gpt_infer.wgsl"),
-    includes: &[],
+    includes: &[BODY],
     entry: "main",
     storage: &[R, R, W],
-    variants: &[
-        &[("NT", 5), ("E", 72), ("H", 4), ("HD", 18)],
-        &[("NT", 11), ("E", 72), ("H", 4), ("HD", 18)],
-        &[("NT", 1), ("E", 8), ("H", 2), ("HD", 4)],
-        &[("NT", 16), ("E", 24), ("H", 3), ("HD", 8)],
-    ],
+    variants: VARIANTS,
 };
 
+/// The fused stack with activations shared through subgroup shuffles (subgroups of ≥ 8).
+pub const GPT_INFER_SG: Kernel = Kernel { source: shader!("transformer/gpt_infer_sg.wgsl"), ..GPT_INFER };
+
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[GPT_INFER];
+pub const KERNELS: &[Kernel] = &[GPT_INFER, GPT_INFER_SG];
 
 /// Blocks the params struct has room for.
 pub const MAX_LAYERS: usize = 8;
@@ -84,6 +90,19 @@ pub fn aligned(p: &GptPlan) -> bool {
 /// [`Error::InvalidArgument`] for a configuration [`supported`] rejects or offsets beyond
 /// `u32`; kernel compilation or dispatch errors.
 pub fn gpt_infer(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span) -> Result<()> {
+    gpt_infer_with(gpu, p, x, w, y, subgroups_of_8(gpu))
+}
+
+/// [`gpt_infer`] with the kernel chosen: `share` picks the subgroup kernel (activations
+/// shared by shuffles), otherwise the plain one (for tests of both on one adapter).
+///
+/// # Errors
+/// Those of [`gpt_infer`], and [`Error::InvalidArgument`] for `share` on an adapter without
+/// subgroups of at least 8.
+pub fn gpt_infer_with(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span, share: bool) -> Result<()> {
+    if share && !subgroups_of_8(gpu) {
+        return Err(Error::invalid("gpt_infer", "the subgroup kernel needs subgroups of at least 8"));
+    }
     if !supported(gpu, p.batch, p.tokens, p.width, p.heads, p.blocks.len()) {
         return Err(Error::invalid(
             "gpt_infer",
@@ -135,14 +154,6 @@ pub fn gpt_infer(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span) -> Result<()
         flops: p.blocks.len() as f64 * ((p.batch * p.tokens) as f64 * per_row + attn),
         bytes: (8 * p.len() + 4 * p.blocks.len() * (12 * p.width * p.width + 13 * p.width)) as f64,
     };
-    launch(
-        gpu,
-        &GPT_INFER,
-        &defines,
-        &[("WG", f64::from(WG))],
-        &[x.buf, w.buf, y.buf],
-        &params,
-        grid(p.batch as u32),
-        cost,
-    )
+    let kernel = if share { &GPT_INFER_SG } else { &GPT_INFER };
+    launch(gpu, kernel, &defines, &[("WG", f64::from(WG))], &[x.buf, w.buf, y.buf], &params, grid(p.batch as u32), cost)
 }

@@ -272,10 +272,7 @@ impl GemmConfig {
                     && 4 * bk * (wgy * tm + wgx * tn) <= lim.max_compute_workgroup_storage_size
             }
             GemmConfig::Sg8 { tm, tn4, wg, tc } => {
-                let info = gpu.info();
-                let sg_ok = gpu.features().contains(wgpu::Features::SUBGROUP)
-                    && info.subgroup_min_size >= 8
-                    && info.subgroup_min_size % 8 == 0;
+                let sg_ok = super::subgroups_of_8(gpu);
                 let aligned = |o: u32, st: usize| o % 4 == 0 && st % 4 == 0;
                 sg_ok
                     && tm % 8 == 0

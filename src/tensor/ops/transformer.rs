@@ -33,7 +33,7 @@ fn check_plan(p: &GptPlan, n: usize) -> Result<()> {
 
 /// Runs the stack described by `p` (token projection and positions if any, every block, the
 /// final LayerNorm) over `x`, reading the parameters from the model's flat buffer `w`. No gradient.
-/// On the GPU this is one dispatch (`shaders/transformer/gpt_infer.wgsl`) when
+/// On the GPU this is one dispatch (`shaders/transformer/gpt_body.wgsl`) when
 /// [`k::supported`] accepts the configuration.
 ///
 /// # Shapes
@@ -45,6 +45,19 @@ fn check_plan(p: &GptPlan, n: usize) -> Result<()> {
 /// [`Error::InvalidArgument`] for heads that do not divide the width or (GPU) a configuration
 /// the fused kernel does not support; device errors.
 pub fn gpt_infer(x: &Tensor, w: &Tensor, p: &GptPlan) -> Result<Tensor> {
+    gpt_infer_with(x, w, p, None)
+}
+
+/// [`gpt_infer`] with the GPU kernel chosen (tests): `Some(true)` the subgroup kernel,
+/// `Some(false)` the plain one, `None` the adapter's best.
+///
+/// # Shapes
+/// As [`gpt_infer`].
+///
+/// # Errors
+/// As [`gpt_infer`], and [`Error::InvalidArgument`] for the subgroup kernel on an adapter
+/// without subgroups of at least 8.
+pub fn gpt_infer_with(x: &Tensor, w: &Tensor, p: &GptPlan, share: Option<bool>) -> Result<Tensor> {
     let din = p.tok.map_or(p.width, |t| t.2);
     if x.shape() != [p.batch, p.tokens, din] || w.rank() != 1 {
         return Err(Error::shape(
@@ -61,7 +74,10 @@ pub fn gpt_infer(x: &Tensor, w: &Tensor, p: &GptPlan) -> Result<Tensor> {
             let x = contiguous(x)?;
             let y = Tensor::uninit(&g, &[p.batch, p.tokens, p.width])?;
             if !p.is_empty() {
-                k::gpt_infer(&g, p, span(&x), span(w), span(&y))?;
+                match share {
+                    Some(s) => k::gpt_infer_with(&g, p, span(&x), span(w), span(&y), s)?,
+                    None => k::gpt_infer(&g, p, span(&x), span(w), span(&y))?,
+                }
             }
             Ok(y)
         }
