@@ -152,12 +152,62 @@ fn gpu_student_acts_in_two_dispatches_with_the_op_by_op_values() {
         let before = gpu.stream_stats().dispatches;
         let rows = sg.act_rows(&xg).unwrap();
         let dispatches = gpu.stream_stats().dispatches - before;
-        if b <= vdd::kernels::mlp::MAX_ROWS {
+        if b == 1 {
+            assert_eq!(dispatches, 3, "b{b} t{t}: fused tokens and backbone, head chain in two stages");
+        } else if b <= vdd::kernels::mlp::MAX_ROWS {
             assert_eq!(dispatches, 2, "b{b} t{t}: fused tokens and backbone, head chain");
         } else {
             assert!(dispatches > 20, "b{b}: op by op");
         }
         assert_eq!(rows.shape(), [b, 8 * 2 + 8]);
         assert_close(&format!("student act rows b{b} t{t}"), &rows.to_vec().unwrap(), &want, 5e-5, 5e-4);
+    }
+}
+
+/// A single-row chain whose largest Linear (300 → 303: 76 column groups, the last one partial,
+/// parts meeting at column 152) is shared out between workgroups, with a Store before the
+/// split and ops after it that read slots from before it; weights from `base` on.
+fn split_plan(rows: usize, base: usize) -> (ChainPlan, usize) {
+    let (mut p, x) = ChainPlan::new(rows, 9, 2, 7);
+    let mut at = base;
+    let mut take = |n: usize| {
+        let o = at;
+        at += n;
+        o
+    };
+    let h = p.linear(x, 300, take(7 * 300), Some(take(300)), Some(Unary::Silu));
+    p.store(h);
+    let g = p.linear(h, 6, take(300 * 6), None, None);
+    p.log_softmax(g);
+    let m = p.linear(h, 303, take(300 * 303), Some(take(303)), None);
+    let m = p.map(m, Unary::Mish);
+    let o = p.linear(m, 5, take(303 * 5), Some(take(5)), Some(Unary::Tanh));
+    let o = p.add(o, o);
+    p.store(o);
+    p.store(g);
+    (p, at)
+}
+
+#[test]
+fn gpu_single_row_split_chain_matches_the_twin_and_the_unsplit_rows() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap().clone();
+    for base in [0, 3] {
+        let (one, n) = split_plan(1, base);
+        let (two, _) = split_plan(2, base);
+        assert_eq!(vdd::kernels::mlp::split_op(&one), Some(4), "the 300 × 303 Linear is shared out");
+        assert_eq!(vdd::kernels::mlp::split_op(&two), None, "several rows run unsplit");
+        let w = Rng::new(40 + base as u64).vec(n, -0.1, 0.1);
+        let x = Rng::new(41).vec(2 * 9, -1.0, 1.0);
+        let on = |d: &Device, v: &[f32]| Tensor::from_slice(d, v, &[v.len()]).unwrap();
+        let want = ops::chain_infer(&on(&Device::Cpu, &x[..9]), &on(&Device::Cpu, &w), &one).unwrap().to_vec().unwrap();
+        let (xg, wg) = (on(&g.dev, &x), on(&g.dev, &w));
+        gpu.sync().unwrap();
+        let before = gpu.stream_stats().dispatches;
+        let split = ops::chain_infer(&xg, &wg, &one).unwrap().to_vec().unwrap();
+        assert_eq!(gpu.stream_stats().dispatches - before, 2, "base {base}: two stages");
+        assert_close(&format!("split chain, weights at {base}"), &split, &want, 2e-5, 2e-4);
+        let rows = ops::chain_infer(&xg, &wg, &two).unwrap().to_vec().unwrap();
+        assert_eq!(split, rows[..one.out_width], "base {base}: the split sums as the unsplit row");
     }
 }

@@ -17,12 +17,21 @@
 // S = WG / groups parts whose partial sums are added in a fixed order, so the result does not
 // depend on scheduling. Every op ends with a barrier.
 //
-// Dispatch: kernels::grid(rows) — one workgroup per row, WG invocations. Defines: SCR, and OP
-// (unused here; the included unary_ops.wgsl needs one).
+// Split (a single row on a many-core adapter): op `split`, a Linear, is shared out by column
+// groups among PARTS workgroups per row. Stage 0 runs ops 0..=split in every part (the ops
+// before it redundantly, the split op on the part's columns; Stores by part 0 only) and writes
+// the scratch to xch [rows, xw] (part 0 everything outside the split op's output, each part its
+// own columns of it); stage 1, a second dispatch of one workgroup per row, reloads the scratch
+// and runs the remaining ops. Every value is summed as without the split (bit-identical).
+//
+// Dispatch: kernels::grid(rows · parts) — one workgroup per row and part, WG invocations;
+// parts = 1 and no split unless splitting. Defines: SCR, and OP (unused here; the included
+// unary_ops.wgsl needs one).
 // CPU twin: cpu::mlp_chain::chain_infer.
 
 const NO_ACT: u32 = 0xffffffffu;
 const NO_BIAS: u32 = 0xffffffffu;
+const NO_SPLIT: u32 = 0xffffffffu;
 const MAX_OPS: u32 = 24u;
 
 struct Op { kind: u32, act: u32, src: u32, dst: u32, aux: u32, n: u32, w: u32, b: u32 }
@@ -34,6 +43,10 @@ struct Params {
     in_off: u32,
     in_width: u32,
     out_width: u32,
+    parts: u32, // workgroups per row
+    split: u32, // index of the split op, or NO_SPLIT
+    stage: u32, // 0: ops 0..=split (all ops without a split); 1: ops after split
+    xw: u32,    // scratch floats exchanged per row between the stages
     pad0: u32,
     pad1: u32,
     ops: array<Op, 24>, // MAX_OPS
@@ -43,7 +56,8 @@ struct Params {
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> w4: array<vec4<f32>>; // the same buffer as w
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<uniform> p: Params;
+@group(0) @binding(4) var<storage, read_write> xch: array<f32>; // [rows, xw] (unused unless split)
+@group(0) @binding(5) var<uniform> p: Params;
 
 override WG: u32 = 64u; // at most RED
 const RED: u32 = 64u;
@@ -104,35 +118,63 @@ fn finish(op: Op, c: u32, acc: vec4<f32>) {
     }
 }
 
+// Column groups [g0, g1) of a Linear, 4 columns each; a narrow Linear (fewer than WG/2
+// groups in all, whatever the range) also splits k into up to 16 parts summed in a fixed
+// order, so a column's sum does not depend on how the columns are shared out.
+fn linear(op: Op, g0: u32, g1: u32, li: u32) {
+    let groups = g1 - g0;
+    let parts = clamp(WG / ((op.n + 3u) / 4u), 1u, 16u);
+    if (parts == 1u) {
+        for (var g = g0 + li; g < g1; g += WG) { finish(op, 4u * g, dot_cols(op, 4u * g, 0u, op.aux)); }
+    } else {
+        let chunk = (((op.aux + parts - 1u) / parts) + 3u) / 4u * 4u;
+        if (li < groups * parts) {
+            let k0 = min((li / groups) * chunk, op.aux);
+            red[li] = dot_cols(op, 4u * (g0 + li % groups), k0, min(k0 + chunk, op.aux));
+        }
+        workgroupBarrier();
+        if (li < groups) {
+            var acc = vec4<f32>(0.0);
+            for (var q = 0u; q < parts; q++) { acc += red[q * groups + li]; }
+            finish(op, 4u * (g0 + li), acc);
+        }
+    }
+}
+
+// The column groups of the split op that `part` computes.
+fn part_groups(op: Op, part: u32) -> vec2<u32> {
+    let groups = (op.n + 3u) / 4u;
+    return vec2<u32>(part * groups / p.parts, (part + 1u) * groups / p.parts);
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) li: u32) {
-    let row = linear_group(wid, nwg);
+    let gid = linear_group(wid, nwg);
+    let row = gid / p.parts;
+    let part = gid % p.parts;
     if (row >= p.rows) {
         return;
     }
-    for (var j = li; j < p.in_width; j += WG) { sset(j, x[row * p.in_stride + p.in_off + j]); }
+    var first = 0u;
+    var end = p.n_ops;
+    if (p.stage == 1u) {
+        for (var j = li; j < p.xw; j += WG) { sset(j, xch[row * p.xw + j]); }
+        first = p.split + 1u;
+    } else {
+        for (var j = li; j < p.in_width; j += WG) { sset(j, x[row * p.in_stride + p.in_off + j]); }
+        if (p.split != NO_SPLIT) { end = p.split + 1u; }
+    }
     workgroupBarrier();
-    for (var i = 0u; i < p.n_ops; i++) {
+    for (var i = first; i < end; i++) {
         let op = p.ops[i];
         switch op.kind {
             case 0u: { // Linear: aux = k
-                let groups = (op.n + 3u) / 4u;
-                let parts = clamp(WG / groups, 1u, 16u);
-                if (parts == 1u) {
-                    for (var g = li; g < groups; g += WG) { finish(op, 4u * g, dot_cols(op, 4u * g, 0u, op.aux)); }
+                if (i == p.split) {
+                    let r = part_groups(op, part);
+                    linear(op, r.x, r.y, li);
                 } else {
-                    let chunk = (((op.aux + parts - 1u) / parts) + 3u) / 4u * 4u;
-                    if (li < groups * parts) {
-                        let k0 = min((li / groups) * chunk, op.aux);
-                        red[li] = dot_cols(op, 4u * (li % groups), k0, min(k0 + chunk, op.aux));
-                    }
-                    workgroupBarrier();
-                    if (li < groups) {
-                        var acc = vec4<f32>(0.0);
-                        for (var q = 0u; q < parts; q++) { acc += red[q * groups + li]; }
-                        finish(op, 4u * li, acc);
-                    }
+                    linear(op, 0u, (op.n + 3u) / 4u, li);
                 }
             }
             case 1u: { // Map
@@ -151,10 +193,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
                     for (var j = 0u; j < op.n; j++) { sset(op.src + j, sget(op.src + j) - lse); }
                 }
             }
-            default: { // Store
-                for (var j = li; j < op.n; j += WG) { y[row * p.out_width + op.dst + j] = sget(op.src + j); }
+            default: { // Store (part 0 only)
+                if (part == 0u) {
+                    for (var j = li; j < op.n; j += WG) { y[row * p.out_width + op.dst + j] = sget(op.src + j); }
+                }
             }
         }
         workgroupBarrier();
+    }
+    if (p.stage == 0u && p.split != NO_SPLIT) {
+        let op = p.ops[p.split];
+        let r = 4u * part_groups(op, part);
+        for (var j = li; j < p.xw; j += WG) {
+            let inside = j >= op.dst && j < op.dst + op.n;
+            let c = j - op.dst;
+            if ((!inside && part == 0u) || (inside && c >= r.x && c < r.y)) { xch[row * p.xw + j] = sget(j); }
+        }
     }
 }

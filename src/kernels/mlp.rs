@@ -14,7 +14,7 @@ pub const CHAIN_INFER: Kernel = Kernel {
     source: shader!("mlp/chain_infer.wgsl"),
     includes: &[UNARY_OPS],
     entry: "main",
-    storage: &[R, R, R, W],
+    storage: &[R, R, R, W, W],
     variants: &[&[("SCR", 256), ("OP", 0)], &[("SCR", 2048), ("OP", 0)]],
 };
 
@@ -28,6 +28,11 @@ pub const MAX_OPS: usize = 24;
 pub const MAX_ROWS: usize = 2;
 const WG: u32 = 8;
 const NONE: u32 = u32::MAX;
+/// Workgroups a single row's largest Linear is shared out to ([`split_op`]): lavapipe runs
+/// one workgroup per core, and the machines it is tuned on have two.
+pub const PARTS: usize = 2;
+/// Multiply-adds from which a Linear is worth a second dispatch and a redundant prefix.
+const SPLIT_MIN_MACS: usize = 1 << 16;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
@@ -51,6 +56,10 @@ struct Params {
     in_off: u32,
     in_width: u32,
     out_width: u32,
+    parts: u32,
+    split: u32,
+    stage: u32,
+    xw: u32,
     pad: [u32; 2],
     ops: [RawOp; MAX_OPS],
 }
@@ -100,12 +109,35 @@ fn raw(op: &ChainOp, w_off: usize) -> Result<RawOp> {
     })
 }
 
-/// Records the chain of `p` over `x` into `y`; `w` is the flat parameter buffer.
+/// The op a single-row chain shares out among [`PARTS`] workgroups: its Linear with the most
+/// multiply-adds (the first of equals), if that has at least `SPLIT_MIN_MACS`, at least
+/// 2·[`PARTS`] column groups of 4 and other ops after it (the second stage). `None` for plans
+/// of several rows (their rows already run in parallel).
+pub fn split_op(p: &ChainPlan) -> Option<usize> {
+    if p.rows != 1 {
+        return None;
+    }
+    let (i, macs, n) = p
+        .ops
+        .iter()
+        .enumerate()
+        .filter_map(|(i, op)| match op {
+            ChainOp::Linear { src, dst, .. } => Some((i, src.len * dst.len, dst.len)),
+            _ => None,
+        })
+        .max_by_key(|&(i, macs, _)| (macs, std::cmp::Reverse(i)))?;
+    (macs >= SPLIT_MIN_MACS && n.div_ceil(4) >= 2 * PARTS && i + 1 < p.ops.len()).then_some(i)
+}
+
+/// Records the chain of `p` over `x` into `y`; `w` is the flat parameter buffer. With a
+/// [`split_op`], two dispatches that exchange the scratch through `xch` (at least
+/// `rows · p.scratch` elements; unused otherwise, any buffer but `x`'s and `w`'s).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a plan [`supported`] rejects, an activation with
-/// parameters, or offsets beyond `u32`; kernel compilation or dispatch errors.
-pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span) -> Result<()> {
+/// parameters, offsets beyond `u32` or an exchange buffer too small; kernel compilation or
+/// dispatch errors.
+pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch: Span) -> Result<()> {
     if !supported(gpu, p) {
         return Err(Error::invalid(
             "chain_infer",
@@ -117,8 +149,12 @@ pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span) -> Resul
             ),
         ));
     }
-    if y.off != 0 {
-        return Err(Error::invalid("chain_infer", "y must start its buffer"));
+    if y.off != 0 || xch.off != 0 {
+        return Err(Error::invalid("chain_infer", "y and xch must start their buffers"));
+    }
+    let split = split_op(p);
+    if split.is_some() && xch.buf.size() < 4 * (p.rows * p.scratch) as u64 {
+        return Err(Error::invalid("chain_infer", format!("exchange buffer under {} floats", p.rows * p.scratch)));
     }
     let mut ops = [RawOp::default(); MAX_OPS];
     let mut flops = 0.0;
@@ -136,27 +172,37 @@ pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span) -> Resul
         }
         *dst = raw(op, w.off as usize)?;
     }
-    let params = Params {
+    let mut params = Params {
         rows: u(p.rows)?,
         n_ops: p.ops.len() as u32,
         in_stride: u(p.in_stride)?,
         in_off: u(p.in_off + x.off as usize)?,
         in_width: u(p.in_width)?,
         out_width: u(p.out_width)?,
+        parts: 1,
+        split: NONE,
+        stage: 0,
+        xw: u(p.scratch)?,
         pad: [0; 2],
         ops,
     };
-    let cost =
-        Cost { flops: flops * p.rows as f64, bytes: 2.0 * flops + (4 * p.rows * (p.in_width + p.out_width)) as f64 };
+    let bytes = 2.0 * flops + (4 * p.rows * (p.in_width + p.out_width)) as f64;
+    let cost = Cost { flops: flops * p.rows as f64, bytes };
     let defines = [("SCR", scratch_define(p) as u32), ("OP", 0)];
-    launch(
-        gpu,
-        &CHAIN_INFER,
-        &defines,
-        &[("WG", f64::from(WG))],
-        &[x.buf, w.buf, w.buf, y.buf],
-        &params,
-        grid(p.rows as u32),
-        cost,
-    )
+    let buffers = [x.buf, w.buf, w.buf, y.buf, xch.buf];
+    let run = |params: &Params, groups: usize, cost: Cost| {
+        launch(gpu, &CHAIN_INFER, &defines, &[("WG", f64::from(WG))], &buffers, params, grid(u(groups)?), cost)
+    };
+    match split {
+        None => run(&params, p.rows, cost),
+        Some(i) => {
+            // The profiler charges the whole chain's work to the first stage.
+            params.parts = PARTS as u32;
+            params.split = i as u32;
+            run(&params, p.rows * PARTS, cost)?;
+            params.parts = 1;
+            params.stage = 1;
+            run(&params, p.rows, Cost::default())
+        }
+    }
 }

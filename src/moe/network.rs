@@ -323,11 +323,17 @@ impl StudentNet {
             }
             None => x,
         };
-        let mean = self.mean.chain(store, &mut plan, f);
-        plan.store(mean);
-        if let Some(g) = &self.gating {
+        // The gating first: the mean head's wide first layer is then the chain's last big op,
+        // the one a single row shares out among workgroups (kernels::mlp::split_op), and
+        // little is left for the second stage.
+        let lg = self.gating.as_ref().map(|g| {
             let lg = g.chain(store, &mut plan, f);
             plan.log_softmax(lg);
+            lg
+        });
+        let mean = self.mean.chain(store, &mut plan, f);
+        plan.store(mean);
+        if let Some(lg) = lg {
             plan.store(lg);
         }
         plan

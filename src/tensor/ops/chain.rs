@@ -47,7 +47,8 @@ fn check(p: &ChainPlan, n: usize) -> Result<()> {
 
 /// Runs the chain of `p` on each input row, reading parameters from the model's flat buffer
 /// `w`. No gradient. On the GPU this is one dispatch (`shaders/mlp/chain_infer.wgsl`) when
-/// [`k::supported`] accepts the plan.
+/// [`k::supported`] accepts the plan, two when a single row's largest Linear is shared out
+/// among workgroups ([`k::split_op`]).
 ///
 /// # Shapes
 /// `x`: at least `(rows − 1)·in_stride + in_off + in_width` elements; `w: [n]` →
@@ -76,7 +77,10 @@ pub fn chain_infer(x: &Tensor, w: &Tensor, p: &ChainPlan) -> Result<Tensor> {
             let x = contiguous(x)?;
             let y = Tensor::uninit(&g, &[p.rows, p.out_width])?;
             if p.rows > 0 && p.out_width > 0 {
-                k::chain_infer(&g, p, span(&x), span(w), span(&y))?;
+                // The scratch a split chain's two dispatches exchange (else unused).
+                let xn = if k::split_op(p).is_some() { p.rows * p.scratch } else { 1 };
+                let xch = Tensor::uninit(&g, &[xn])?;
+                k::chain_infer(&g, p, span(&x), span(w), span(&y), span(&xch))?;
             }
             Ok(y)
         }
