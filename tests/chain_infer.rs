@@ -1,5 +1,6 @@
 //! The row chain (`shaders/mlp/chain_infer.wgsl`, CPU twin `cpu::mlp_chain::chain_infer`): the
-//! twin against the tensor ops it replaces, the GPU kernel against the twin on awkward sizes
+//! twin against the tensor ops it replaces, the GPU kernels (plain and subgroup-sharing, bit-identical)
+//! against the twin on awkward sizes
 //! (odd widths, unaligned weights, split inner dimensions, poisoned outputs), and the student's
 //! acting path (tokens + backbone, then heads: two dispatches) against the op-by-op path on the CPU.
 mod common;
@@ -100,8 +101,14 @@ fn gpu_chain_matches_the_cpu_twin() {
         let xs = [Device::Cpu, g.dev.clone()].map(|d| Tensor::from_slice(&d, &x, &[x.len()]).unwrap());
         let ws = [Device::Cpu, g.dev.clone()].map(|d| Tensor::from_slice(&d, &w, &[w.len()]).unwrap());
         let want = ops::chain_infer(&xs[0], &ws[0], plan).unwrap().to_vec().unwrap();
-        let got = ops::chain_infer(&xs[1], &ws[1], plan).unwrap().to_vec().unwrap();
-        assert_close(&format!("chain plan {i} ({} rows)", plan.rows), &got, &want, 2e-5, 2e-4);
+        let plain = ops::chain_infer_with(&xs[1], &ws[1], plan, Some(false)).unwrap().to_vec().unwrap();
+        assert_close(&format!("chain plan {i} ({} rows), plain kernel", plan.rows), &plain, &want, 2e-5, 2e-4);
+        if vdd::kernels::subgroups_of_8(g.dev.as_gpu().unwrap()) {
+            let shared = ops::chain_infer_with(&xs[1], &ws[1], plan, Some(true)).unwrap().to_vec().unwrap();
+            assert_eq!(shared, plain, "chain plan {i}: the subgroup kernel sums as the plain one");
+        } else {
+            assert!(ops::chain_infer_with(&xs[1], &ws[1], plan, Some(true)).is_err());
+        }
     }
 }
 
@@ -209,5 +216,7 @@ fn gpu_single_row_split_chain_matches_the_twin_and_the_unsplit_rows() {
         assert_close(&format!("split chain, weights at {base}"), &split, &want, 2e-5, 2e-4);
         let rows = ops::chain_infer(&xg, &wg, &two).unwrap().to_vec().unwrap();
         assert_eq!(split, rows[..one.out_width], "base {base}: the split sums as the unsplit row");
+        let plain = ops::chain_infer_with(&xg, &wg, &one, Some(false)).unwrap().to_vec().unwrap();
+        assert_eq!(split, plain, "base {base}: the adapter's kernel sums as the plain one");
     }
 }

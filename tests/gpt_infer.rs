@@ -1,4 +1,4 @@
-//! The fused inference stack (`shaders/transformer/gpt_body.wgsl`, CPU twin
+//! The fused inference stack (`shaders/transformer/gpt_infer.wgsl`, CPU twin
 //! `cpu::transformer::gpt_infer`): the twin against the op-by-op tape on the CPU device, the
 //! GPU kernel against the twin on awkward shapes (poisoned outputs), one dispatch per call, and
 //! the cases that must keep the op-by-op path (training, gradients, large batches), and the

@@ -63,3 +63,17 @@ fn every_shader_file_is_used_and_documented() {
         assert!(text.starts_with(&format!("// {f}")), "{f} must open with a header comment naming the file");
     }
 }
+
+/// Pipelines are cached under `source:entry|defines|overrides`, so two kernels that differ only
+/// in their includes would share one compiled pipeline: every (source, entry, defines) of the
+/// listed variants is unique.
+#[test]
+fn kernels_differ_in_source_entry_or_defines() {
+    let mut seen = BTreeSet::new();
+    for k in all_kernels() {
+        for v in k.variants {
+            let key = format!("{}:{}|{v:?}", k.source.path, k.entry);
+            assert!(seen.insert(key.clone()), "{key} names two kernels");
+        }
+    }
+}

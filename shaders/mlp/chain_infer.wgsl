@@ -24,6 +24,10 @@
 // own columns of it); stage 1, a second dispatch of one workgroup per row, reloads the scratch
 // and runs the remaining ops. Every value is summed as without the split (bit-identical).
 //
+// Entry point from common/entry_sg.wgsl on adapters with subgroups of ≥ 8 (wide aligned
+// Linears then share the input through the subgroup: one scratch load per 8 four-steps of k),
+// else common/entry_plain.wgsl.
+//
 // Dispatch: kernels::grid(rows · parts) — one workgroup per row and part, WG invocations;
 // parts = 1 and no split unless splitting. Defines: SCR, and OP (unused here; the included
 // unary_ops.wgsl needs one).
@@ -118,13 +122,43 @@ fn finish(op: Op, c: u32, acc: vec4<f32>) {
     }
 }
 
+// dot_cols(op, c, 0, k) for an aligned op (weights, width and input slot multiples of 4) with
+// the input shared: lane l of the subgroup loads 4-step k0 + l and the others take it by
+// `share`. Same sums in the same order. Called by whole subgroups (uniform control flow).
+fn dot_cols_shared(op: Op, c: u32, sg: u32) -> vec4<f32> {
+    let n4 = op.n / 4u;
+    let k4 = op.aux / 4u;
+    let s0 = op.src / 4u;
+    var o = (op.w + c) / 4u;
+    var acc = vec4<f32>(0.0);
+    for (var k0 = 0u; k0 < k4; k0 += 8u) {
+        let blk = s[s0 + min(k0 + sg, k4 - 1u)];
+        for (var j = 0u; j < min(8u, k4 - k0); j++) {
+            let a = share(blk, j);
+            acc += a.x * w4[o] + a.y * w4[o + n4] + a.z * w4[o + 2u * n4] + a.w * w4[o + 3u * n4];
+            o += 4u * n4;
+        }
+    }
+    for (var i = 4u * k4; i < op.aux; i++) { acc += sget(op.src + i) * w4[o]; o += n4; }
+    return acc;
+}
+
 // Column groups [g0, g1) of a Linear, 4 columns each; a narrow Linear (fewer than WG/2
 // groups in all, whatever the range) also splits k into up to 16 parts summed in a fixed
-// order, so a column's sum does not depend on how the columns are shared out.
-fn linear(op: Op, g0: u32, g1: u32, li: u32) {
+// order, so a column's sum does not depend on how the columns are shared out. With SHARE,
+// an aligned wide Linear loops uniformly (invocations past g1 recompute the last group and
+// do not store) and shares its input through the subgroup.
+fn linear(op: Op, g0: u32, g1: u32, li: u32, sg: u32) {
     let groups = g1 - g0;
     let parts = clamp(WG / ((op.n + 3u) / 4u), 1u, 16u);
-    if (parts == 1u) {
+    let aligned = op.w % 4u == 0u && op.n % 4u == 0u && op.src % 4u == 0u;
+    if (parts == 1u && SHARE && aligned) {
+        for (var gb = g0; gb < g1; gb += WG) {
+            let g = min(gb + li, g1 - 1u);
+            let acc = dot_cols_shared(op, 4u * g, sg);
+            if (gb + li < g1) { finish(op, 4u * g, acc); }
+        }
+    } else if (parts == 1u) {
         for (var g = g0 + li; g < g1; g += WG) { finish(op, 4u * g, dot_cols(op, 4u * g, 0u, op.aux)); }
     } else {
         let chunk = (((op.aux + parts - 1u) / parts) + 3u) / 4u * 4u;
@@ -147,9 +181,8 @@ fn part_groups(op: Op, part: u32) -> vec2<u32> {
     return vec2<u32>(part * groups / p.parts, (part + 1u) * groups / p.parts);
 }
 
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) li: u32) {
+// The chain for the row and part of workgroup wid (li: local index, sg: subgroup lane).
+fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
     let gid = linear_group(wid, nwg);
     let row = gid / p.parts;
     let part = gid % p.parts;
@@ -172,9 +205,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             case 0u: { // Linear: aux = k
                 if (i == p.split) {
                     let r = part_groups(op, part);
-                    linear(op, r.x, r.y, li);
+                    linear(op, r.x, r.y, li, sg);
                 } else {
-                    linear(op, 0u, (op.n + 3u) / 4u, li);
+                    linear(op, 0u, (op.n + 3u) / 4u, li, sg);
                 }
             }
             case 1u: { // Map

@@ -1,4 +1,4 @@
-//! A whole minGPT stack for inference (CPU twin of `shaders/transformer/gpt_body.wgsl`):
+//! A whole minGPT stack for inference (CPU twin of `shaders/transformer/gpt_infer.wgsl`):
 //! an optional token projection, optional positions, pre-LN blocks `x += Attn(LN1 x); x += MLP(LN2 x)` with causal attention
 //! and exact GELU, then the final LayerNorm — composed from the other twins, over a model's
 //! flat parameter buffer.

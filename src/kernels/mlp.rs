@@ -1,7 +1,7 @@
 //! Launcher of `shaders/mlp/`: a chain of small dense ops on single rows in one dispatch.
 
 use super::elementwise::Span;
-use super::{grid, launch, shader, Cost, Kernel, Source, R, W};
+use super::{grid, launch, shader, subgroups_of_8, Cost, Kernel, Source, ENTRY_PLAIN, ENTRY_SG, R, W};
 use crate::cpu::mlp_chain::{ChainOp, ChainPlan};
 use crate::device::Gpu;
 use crate::error::{Error, Result};
@@ -9,17 +9,20 @@ use bytemuck::{Pod, Zeroable};
 
 const UNARY_OPS: Source = shader!("elementwise/unary_ops.wgsl");
 
-/// The chain kernel (one workgroup per row).
+/// The chain kernel (one workgroup per row and part), every invocation loading its inputs.
 pub const CHAIN_INFER: Kernel = Kernel {
     source: shader!("mlp/chain_infer.wgsl"),
-    includes: &[UNARY_OPS],
+    includes: &[UNARY_OPS, ENTRY_PLAIN],
     entry: "main",
     storage: &[R, R, R, W, W],
     variants: &[&[("SCR", 256), ("OP", 0)], &[("SCR", 2048), ("OP", 0)]],
 };
 
+/// The chain kernel with inputs shared through subgroup shuffles (subgroups of ≥ 8).
+pub const CHAIN_INFER_SG: Kernel = Kernel { includes: &[UNARY_OPS, ENTRY_SG], entry: "main_sg", ..CHAIN_INFER };
+
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[CHAIN_INFER];
+pub const KERNELS: &[Kernel] = &[CHAIN_INFER, CHAIN_INFER_SG];
 
 /// Ops the params struct has room for.
 pub const MAX_OPS: usize = 24;
@@ -138,6 +141,19 @@ pub fn split_op(p: &ChainPlan) -> Option<usize> {
 /// parameters, offsets beyond `u32` or an exchange buffer too small; kernel compilation or
 /// dispatch errors.
 pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch: Span) -> Result<()> {
+    chain_infer_with(gpu, p, x, w, y, xch, subgroups_of_8(gpu))
+}
+
+/// [`chain_infer`] with the kernel chosen: `share` picks the subgroup kernel, otherwise the
+/// plain one (for tests of both on one adapter).
+///
+/// # Errors
+/// Those of [`chain_infer`], and [`Error::InvalidArgument`] for `share` on an adapter without
+/// subgroups of at least 8.
+pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch: Span, share: bool) -> Result<()> {
+    if share && !subgroups_of_8(gpu) {
+        return Err(Error::invalid("chain_infer", "the subgroup kernel needs subgroups of at least 8"));
+    }
     if !supported(gpu, p) {
         return Err(Error::invalid(
             "chain_infer",
@@ -190,8 +206,9 @@ pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch: Spa
     let cost = Cost { flops: flops * p.rows as f64, bytes };
     let defines = [("SCR", scratch_define(p) as u32), ("OP", 0)];
     let buffers = [x.buf, w.buf, w.buf, y.buf, xch.buf];
+    let kernel = if share { &CHAIN_INFER_SG } else { &CHAIN_INFER };
     let run = |params: &Params, groups: usize, cost: Cost| {
-        launch(gpu, &CHAIN_INFER, &defines, &[("WG", f64::from(WG))], &buffers, params, grid(u(groups)?), cost)
+        launch(gpu, kernel, &defines, &[("WG", f64::from(WG))], &buffers, params, grid(u(groups)?), cost)
     };
     match split {
         None => run(&params, p.rows, cost),

@@ -51,6 +51,12 @@ pub(crate) use shader;
 
 /// The shared prelude prepended to every kernel.
 pub const PRELUDE: Source = shader!("common/prelude.wgsl");
+/// Entry point `main` of kernels written as `run(wid, nwg, li, sg)`, without subgroups.
+pub const ENTRY_PLAIN: Source = shader!("common/entry_plain.wgsl");
+/// Entry point `main_sg` of kernels written as `run(wid, nwg, li, sg)`, sharing values by
+/// subgroup shuffles (adapters where [`subgroups_of_8`] holds). A distinct entry name keeps
+/// the two variants of a kernel apart in the pipeline cache and the profiler.
+pub const ENTRY_SG: Source = shader!("common/entry_sg.wgsl");
 
 /// One entry point of a source file, with the access mode of each storage binding.
 #[derive(Clone, Copy, Debug)]

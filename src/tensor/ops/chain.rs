@@ -58,6 +58,19 @@ fn check(p: &ChainPlan, n: usize) -> Result<()> {
 /// [`Error::Shape`] for an input too short, a slot outside the scratch or a parameter outside
 /// `w`; [`Error::InvalidArgument`] (GPU) for a plan the kernel does not support; device errors.
 pub fn chain_infer(x: &Tensor, w: &Tensor, p: &ChainPlan) -> Result<Tensor> {
+    chain_infer_with(x, w, p, None)
+}
+
+/// [`chain_infer`] with the GPU kernel chosen (tests): `Some(true)` the subgroup kernel,
+/// `Some(false)` the plain one, `None` the adapter's best.
+///
+/// # Shapes
+/// As [`chain_infer`].
+///
+/// # Errors
+/// As [`chain_infer`], and [`Error::InvalidArgument`] for the subgroup kernel on an adapter
+/// without subgroups of at least 8.
+pub fn chain_infer_with(x: &Tensor, w: &Tensor, p: &ChainPlan, share: Option<bool>) -> Result<Tensor> {
     let need = if p.rows == 0 { 0 } else { (p.rows - 1) * p.in_stride + p.in_off + p.in_width };
     if x.numel() < need || w.rank() != 1 || p.in_width > p.scratch {
         return Err(Error::shape(
@@ -80,7 +93,8 @@ pub fn chain_infer(x: &Tensor, w: &Tensor, p: &ChainPlan) -> Result<Tensor> {
                 // The scratch a split chain's two dispatches exchange (else unused).
                 let xn = if k::split_op(p).is_some() { p.rows * p.scratch } else { 1 };
                 let xch = Tensor::uninit(&g, &[xn])?;
-                k::chain_infer(&g, p, span(&x), span(w), span(&y), span(&xch))?;
+                let share = share.unwrap_or_else(|| crate::kernels::subgroups_of_8(&g));
+                k::chain_infer_with(&g, p, span(&x), span(w), span(&y), span(&xch), share)?;
             }
             Ok(y)
         }

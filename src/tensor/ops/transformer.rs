@@ -33,7 +33,7 @@ fn check_plan(p: &GptPlan, n: usize) -> Result<()> {
 
 /// Runs the stack described by `p` (token projection and positions if any, every block, the
 /// final LayerNorm) over `x`, reading the parameters from the model's flat buffer `w`. No gradient.
-/// On the GPU this is one dispatch (`shaders/transformer/gpt_body.wgsl`) when
+/// On the GPU this is one dispatch (`shaders/transformer/gpt_infer.wgsl`) when
 /// [`k::supported`] accepts the configuration.
 ///
 /// # Shapes
