@@ -78,46 +78,29 @@ fn layer_norm(g: u32, b: u32, li: u32) {
     workgroupBarrier();
 }
 
-// Columns c..c+4 of hs · W for every row; W (rows of n) starts at element wo, offset by c.
-// sg: the invocation's subgroup lane (used with SHARE).
-fn proj_hs(wo: u32, n: u32, sg: u32) -> array<vec4<f32>, NT> {
-    var acc: array<vec4<f32>, NT>;
-    let n4 = n / 4u;
-    var o = wo / 4u;
-    for (var k0 = 0u; k0 < E4; k0 += 8u) {
-        var blk: array<vec4<f32>, NT>;
-        if (SHARE) {
-            let kl = min(k0 + sg, E4 - 1u);
-            for (var r = 0u; r < NT; r++) { blk[r] = hs[r * E4 + kl]; }
-        }
-        for (var j = 0u; j < min(8u, E4 - k0); j++) {
-            let w0 = w[o];
-            let w1 = w[o + n4];
-            let w2 = w[o + 2u * n4];
-            let w3 = w[o + 3u * n4];
-            o += 4u * n4;
-            for (var r = 0u; r < NT; r++) {
-                var a: vec4<f32>;
-                if (SHARE) { a = share(blk[r], j); } else { a = hs[r * E4 + k0 + j]; }
-                acc[r] += a.x * w0 + a.y * w1 + a.z * w2 + a.w * w3;
-            }
-        }
+// Row r's activations at 4-step k of a projection's input: hs when src is FROM_HS, else
+// big[:, src..] (src an element offset).
+const FROM_HS: u32 = 0xffffffffu;
+
+fn act4(src: u32, r: u32, k: u32) -> vec4<f32> {
+    if (src == FROM_HS) {
+        return hs[r * E4 + k];
     }
-    return acc;
+    return big[r * HID4 + src / 4u + k];
 }
 
-// Columns c..c+4 of big[:, src..src+K] · W (element offsets; W at wo, offset by c, rows of n).
-fn proj_big(wo: u32, n: u32, src: u32, kk: u32, sg: u32) -> array<vec4<f32>, NT> {
+// Columns c..c+4 of in · W for every row, in = act4(src, ·, ·) with kk elements per row; W
+// (rows of n) starts at element wo, offset by c. sg: the invocation's subgroup lane (SHARE).
+fn proj(wo: u32, n: u32, src: u32, kk: u32, sg: u32) -> array<vec4<f32>, NT> {
     var acc: array<vec4<f32>, NT>;
     let n4 = n / 4u;
     let k4 = kk / 4u;
-    let s4 = src / 4u;
     var o = wo / 4u;
     for (var k0 = 0u; k0 < k4; k0 += 8u) {
         var blk: array<vec4<f32>, NT>;
         if (SHARE) {
             let kl = min(k0 + sg, k4 - 1u);
-            for (var r = 0u; r < NT; r++) { blk[r] = big[r * HID4 + s4 + kl]; }
+            for (var r = 0u; r < NT; r++) { blk[r] = act4(src, r, kl); }
         }
         for (var j = 0u; j < min(8u, k4 - k0); j++) {
             let w0 = w[o];
@@ -127,7 +110,7 @@ fn proj_big(wo: u32, n: u32, src: u32, kk: u32, sg: u32) -> array<vec4<f32>, NT>
             o += 4u * n4;
             for (var r = 0u; r < NT; r++) {
                 var a: vec4<f32>;
-                if (SHARE) { a = share(blk[r], j); } else { a = big[r * HID4 + s4 + k0 + j]; }
+                if (SHARE) { a = share(blk[r], j); } else { a = act4(src, r, k0 + j); }
                 acc[r] += a.x * w0 + a.y * w1 + a.z * w2 + a.w * w3;
             }
         }
@@ -213,7 +196,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
             var bo = o0.w;
             if (m == 1u) { wo = o1.x; bo = o1.y; }
             if (m == 2u) { wo = o1.z; bo = o1.w; }
-            let acc = proj_hs(wo + c, E, sg);
+            let acc = proj(wo + c, E, FROM_HS, E, sg);
             let bias = w[(bo + c) / 4u];
             if (g0 + li < 3u * E4) {
                 for (var r = 0u; r < NT; r++) { big[r * HID4 + m * E4 + c / 4u] = acc[r] + bias; }
@@ -224,7 +207,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
         workgroupBarrier();
         for (var g0 = 0u; g0 < E4; g0 += WG) {
             let g = min(g0 + li, E4 - 1u);
-            let acc = proj_big(o2.x + 4u * g, E, 3u * E, E, sg);
+            let acc = proj(o2.x + 4u * g, E, 3u * E, E, sg);
             let bias = w[o2.y / 4u + g];
             if (g0 + li < E4) {
                 for (var r = 0u; r < NT; r++) { xs[r * E4 + g] += acc[r] + bias; }
@@ -234,7 +217,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
         layer_norm(o2.z, o2.w, li);
         for (var g0 = 0u; g0 < HID4; g0 += WG) {
             let g = min(g0 + li, HID4 - 1u);
-            let acc = proj_hs(o3.x + 4u * g, HID, sg);
+            let acc = proj(o3.x + 4u * g, HID, FROM_HS, E, sg);
             let bias = w[o3.y / 4u + g];
             if (g0 + li < HID4) {
                 for (var r = 0u; r < NT; r++) { big[r * HID4 + g] = gelu4(acc[r] + bias); }
@@ -243,7 +226,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
         workgroupBarrier();
         for (var g0 = 0u; g0 < E4; g0 += WG) {
             let g = min(g0 + li, E4 - 1u);
-            let acc = proj_big(o3.z + 4u * g, E, 0u, HID, sg);
+            let acc = proj(o3.z + 4u * g, E, 0u, HID, sg);
             let bias = w[o3.w / 4u + g];
             if (g0 + li < E4) {
                 for (var r = 0u; r < NT; r++) { xs[r * E4 + g] += acc[r] + bias; }
