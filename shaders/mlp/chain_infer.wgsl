@@ -18,11 +18,15 @@
 // depend on scheduling. Every op ends with a barrier.
 //
 // Split (a single row on a many-core adapter): op `split`, a Linear, is shared out by column
-// groups among PARTS workgroups per row. Stage 0 runs ops 0..=split in every part (the ops
-// before it redundantly, the split op on the part's columns; Stores by part 0 only) and writes
-// the scratch to xch [rows, xw] (part 0 everything outside the split op's output, each part its
-// own columns of it); stage 1, a second dispatch of one workgroup per row, reloads the scratch
-// and runs the remaining ops. Every value is summed as without the split (bit-identical).
+// groups among PARTS workgroups per row, and so is the input of the Linears that read its
+// output (flag PARTIAL in their kind): each part computes their raw sums over its own columns.
+// Stage 0 runs ops 0..=split in every part (the ops before it redundantly, the split op on the
+// part's columns; Stores by part 0 only), then the PARTIAL ops' sums over the part's k-range,
+// and writes to xch [rows, xrow]: the scratch (xw floats; part 0 everything outside the split
+// op's output, each part its own columns of it), then per PARTIAL op in order its sums
+// [parts, n]. Stage 1, a second dispatch of one workgroup per row, reloads the scratch and
+// runs the ops after split, a PARTIAL op adding its parts' sums in part order before bias and
+// activation (so its sums are ordered differently from the unsplit chain's; deterministic).
 //
 // Entry point from common/entry_sg.wgsl on adapters with subgroups of ≥ 8 (wide aligned
 // Linears then share the input through the subgroup: one scratch load per 8 four-steps of k),
@@ -36,6 +40,7 @@
 const NO_ACT: u32 = 0xffffffffu;
 const NO_BIAS: u32 = 0xffffffffu;
 const NO_SPLIT: u32 = 0xffffffffu;
+const PARTIAL: u32 = 0x100u; // kind flag: a Linear reading the split op's output
 const MAX_OPS: u32 = 24u;
 
 struct Op { kind: u32, act: u32, src: u32, dst: u32, aux: u32, n: u32, w: u32, b: u32 }
@@ -51,8 +56,8 @@ struct Params {
     split: u32, // index of the split op, or NO_SPLIT
     stage: u32, // 0: ops 0..=split (all ops without a split); 1: ops after split
     xw: u32,    // scratch floats exchanged per row between the stages
-    pad0: u32,
-    pad1: u32,
+    xrow: u32,  // floats of xch per row: xw, then the PARTIAL ops' sums
+    sparts: u32, // parts of the split (stage 0's workgroups per row)
     ops: array<Op, 24>, // MAX_OPS
 }
 
@@ -122,16 +127,17 @@ fn finish(op: Op, c: u32, acc: vec4<f32>) {
     }
 }
 
-// dot_cols(op, c, 0, k) for an aligned op (weights, width and input slot multiples of 4) with
-// the input shared: lane l of the subgroup loads 4-step k0 + l and the others take it by
-// `share`. Same sums in the same order. Called by whole subgroups (uniform control flow).
-fn dot_cols_shared(op: Op, c: u32, sg: u32) -> vec4<f32> {
+// dot_cols(op, c, kb, ke) (kb a multiple of 4) for an aligned op (weights, width and input
+// slot multiples of 4) with the input shared: lane l of the subgroup loads 4-step k0 + l and
+// the others take it by `share`. Same sums in the same order. Called by whole subgroups
+// (uniform control flow).
+fn dot_cols_shared(op: Op, c: u32, kb: u32, ke: u32, sg: u32) -> vec4<f32> {
     let n4 = op.n / 4u;
-    let k4 = op.aux / 4u;
+    let k4 = ke / 4u;
     let s0 = op.src / 4u;
-    var o = (op.w + c) / 4u;
+    var o = (op.w + kb * op.n + c) / 4u;
     var acc = vec4<f32>(0.0);
-    for (var k0 = 0u; k0 < k4; k0 += 8u) {
+    for (var k0 = kb / 4u; k0 < k4; k0 += 8u) {
         let blk = s[s0 + min(k0 + sg, k4 - 1u)];
         for (var j = 0u; j < min(8u, k4 - k0); j++) {
             let a = share(blk, j);
@@ -139,8 +145,12 @@ fn dot_cols_shared(op: Op, c: u32, sg: u32) -> vec4<f32> {
             o += 4u * n4;
         }
     }
-    for (var i = 4u * k4; i < op.aux; i++) { acc += sget(op.src + i) * w4[o]; o += n4; }
+    for (var i = max(4u * k4, kb); i < ke; i++) { acc += sget(op.src + i) * w4[o]; o += n4; }
     return acc;
+}
+
+fn is_aligned(op: Op) -> bool {
+    return op.w % 4u == 0u && op.n % 4u == 0u && op.src % 4u == 0u;
 }
 
 // Column groups [g0, g1) of a Linear, 4 columns each; a narrow Linear (fewer than WG/2
@@ -151,11 +161,10 @@ fn dot_cols_shared(op: Op, c: u32, sg: u32) -> vec4<f32> {
 fn linear(op: Op, g0: u32, g1: u32, li: u32, sg: u32) {
     let groups = g1 - g0;
     let parts = clamp(WG / ((op.n + 3u) / 4u), 1u, 16u);
-    let aligned = op.w % 4u == 0u && op.n % 4u == 0u && op.src % 4u == 0u;
-    if (parts == 1u && SHARE && aligned) {
+    if (parts == 1u && SHARE && is_aligned(op)) {
         for (var gb = g0; gb < g1; gb += WG) {
             let g = min(gb + li, g1 - 1u);
-            let acc = dot_cols_shared(op, 4u * g, sg);
+            let acc = dot_cols_shared(op, 4u * g, 0u, op.aux, sg);
             if (gb + li < g1) { finish(op, 4u * g, acc); }
         }
     } else if (parts == 1u) {
@@ -175,10 +184,43 @@ fn linear(op: Op, g0: u32, g1: u32, li: u32, sg: u32) {
     }
 }
 
+// Stage 0: a PARTIAL op's raw sums over the k-range [kb, ke) of its input (this part's
+// columns of the split op's output), every column group, to xch[at..at + n].
+fn partial_sums(op: Op, kb: u32, ke: u32, at: u32, li: u32, sg: u32) {
+    let groups = (op.n + 3u) / 4u;
+    for (var gb = 0u; gb < groups; gb += WG) {
+        let g = min(gb + li, groups - 1u);
+        var acc: vec4<f32>;
+        if (SHARE && is_aligned(op)) {
+            acc = dot_cols_shared(op, 4u * g, kb, ke, sg);
+        } else {
+            acc = dot_cols(op, 4u * g, kb, ke);
+        }
+        if (gb + li < groups) {
+            for (var j = 0u; j < 4u; j++) {
+                if (4u * g + j < op.n) { xch[at + 4u * g + j] = acc[j]; }
+            }
+        }
+    }
+}
+
+// Stage 1: a PARTIAL op from its parts' sums at xch[at..], added in part order.
+fn partial_finish(op: Op, at: u32, li: u32) {
+    for (var g = li; g < (op.n + 3u) / 4u; g += WG) {
+        var acc = vec4<f32>(0.0);
+        for (var q = 0u; q < p.sparts; q++) {
+            for (var j = 0u; j < 4u; j++) {
+                if (4u * g + j < op.n) { acc[j] += xch[at + q * op.n + 4u * g + j]; }
+            }
+        }
+        finish(op, 4u * g, acc);
+    }
+}
+
 // The column groups of the split op that `part` computes.
 fn part_groups(op: Op, part: u32) -> vec2<u32> {
     let groups = (op.n + 3u) / 4u;
-    return vec2<u32>(part * groups / p.parts, (part + 1u) * groups / p.parts);
+    return vec2<u32>(part * groups / p.sparts, (part + 1u) * groups / p.sparts);
 }
 
 // The chain for the row and part of workgroup wid (li: local index, sg: subgroup lane).
@@ -191,21 +233,26 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
     }
     var first = 0u;
     var end = p.n_ops;
+    let xbase = row * p.xrow;
     if (p.stage == 1u) {
-        for (var j = li; j < p.xw; j += WG) { sset(j, xch[row * p.xw + j]); }
+        for (var j = li; j < p.xw; j += WG) { sset(j, xch[xbase + j]); }
         first = p.split + 1u;
     } else {
         for (var j = li; j < p.in_width; j += WG) { sset(j, x[row * p.in_stride + p.in_off + j]); }
         if (p.split != NO_SPLIT) { end = p.split + 1u; }
     }
     workgroupBarrier();
+    var at = xbase + p.xw; // the next PARTIAL op's sums
     for (var i = first; i < end; i++) {
         let op = p.ops[i];
-        switch op.kind {
+        switch op.kind & 0xffu {
             case 0u: { // Linear: aux = k
                 if (i == p.split) {
                     let r = part_groups(op, part);
                     linear(op, r.x, r.y, li, sg);
+                } else if ((op.kind & PARTIAL) != 0u) {
+                    partial_finish(op, at, li);
+                    at += p.sparts * op.n;
                 } else {
                     linear(op, 0u, (op.n + 3u) / 4u, li, sg);
                 }
@@ -237,10 +284,18 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
     if (p.stage == 0u && p.split != NO_SPLIT) {
         let op = p.ops[p.split];
         let r = 4u * part_groups(op, part);
+        let ke = min(r.y, op.n);
+        for (var i = p.split + 1u; i < p.n_ops; i++) {
+            let c = p.ops[i];
+            if ((c.kind & PARTIAL) != 0u) {
+                partial_sums(c, r.x, ke, at + part * c.n, li, sg);
+                at += p.sparts * c.n;
+            }
+        }
         for (var j = li; j < p.xw; j += WG) {
             let inside = j >= op.dst && j < op.dst + op.n;
             let c = j - op.dst;
-            if ((!inside && part == 0u) || (inside && c >= r.x && c < r.y)) { xch[row * p.xw + j] = sget(j); }
+            if ((!inside && part == 0u) || (inside && c >= r.x && c < r.y)) { xch[xbase + j] = sget(j); }
         }
     }
 }

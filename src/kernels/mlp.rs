@@ -2,7 +2,7 @@
 
 use super::elementwise::Span;
 use super::{grid, launch, shader, subgroups_of_8, Cost, Kernel, Source, ENTRY_PLAIN, ENTRY_SG, R, W};
-use crate::cpu::mlp_chain::{ChainOp, ChainPlan};
+use crate::cpu::mlp_chain::{ChainOp, ChainPlan, Slot};
 use crate::device::Gpu;
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
@@ -31,11 +31,13 @@ pub const MAX_OPS: usize = 24;
 pub const MAX_ROWS: usize = 2;
 const WG: u32 = 8;
 const NONE: u32 = u32::MAX;
-/// Workgroups a single row's largest Linear is shared out to ([`split_op`]): lavapipe runs
-/// one workgroup per core, and the machines it is tuned on have two.
+/// Workgroups a single row's chain is shared out to ([`split_of`]): lavapipe runs one
+/// workgroup per core, and the machines it is tuned on have two.
 pub const PARTS: usize = 2;
-/// Multiply-adds from which a Linear is worth a second dispatch and a redundant prefix.
+/// Multiply-adds from which a split is worth a second dispatch and a redundant prefix.
 const SPLIT_MIN_MACS: usize = 1 << 16;
+/// Kind flag of a Linear computed as per-part sums over the split op's output.
+const PARTIAL: u32 = 0x100;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable, Default)]
@@ -63,7 +65,8 @@ struct Params {
     split: u32,
     stage: u32,
     xw: u32,
-    pad: [u32; 2],
+    xrow: u32,
+    sparts: u32,
     ops: [RawOp; MAX_OPS],
 }
 
@@ -112,29 +115,78 @@ fn raw(op: &ChainOp, w_off: usize) -> Result<RawOp> {
     })
 }
 
-/// The op a single-row chain shares out among [`PARTS`] workgroups: its Linear with the most
-/// multiply-adds (the first of equals), if that has at least `SPLIT_MIN_MACS`, at least
-/// 2·[`PARTS`] column groups of 4 and other ops after it (the second stage). `None` for plans
-/// of several rows (their rows already run in parallel).
-pub fn split_op(p: &ChainPlan) -> Option<usize> {
+/// How a single-row chain is shared out among [`PARTS`] workgroups ([`split_of`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Split {
+    /// The Linear computed by column groups, one range per part.
+    pub op: usize,
+    /// The later Linears reading exactly its output (with nothing written over it in between),
+    /// computed by each part over its columns of that input and added in stage 2.
+    pub partial: Vec<usize>,
+}
+
+impl Split {
+    /// Floats per row of the exchange buffer: the scratch, then every partial op's sums per part.
+    pub fn exchange_row(&self, p: &ChainPlan) -> usize {
+        p.scratch + self.partial.iter().map(|&j| PARTS * linear_out(&p.ops[j]).map_or(0, |d| d.len)).sum::<usize>()
+    }
+}
+
+fn linear_out(op: &ChainOp) -> Option<Slot> {
+    match *op {
+        ChainOp::Linear { dst, .. } => Some(dst),
+        _ => None,
+    }
+}
+
+/// The scratch an op writes, if any.
+fn written(op: &ChainOp) -> Option<Slot> {
+    match *op {
+        ChainOp::Linear { dst, .. } | ChainOp::Map { dst, .. } | ChainOp::Add { dst, .. } => Some(dst),
+        ChainOp::LogSoftmax { v } => Some(v),
+        ChainOp::Store { .. } => None,
+    }
+}
+
+/// How a single-row chain is shared out: the Linear that, with the Linears reading its output,
+/// carries the most multiply-adds (the first of equals) is split by its output columns, and
+/// those readers by the same columns of their input, so the parts recompute only what comes
+/// before it. `None` for plans of several rows (their rows already run in parallel), under
+/// `SPLIT_MIN_MACS` multiply-adds, fewer than 2·[`PARTS`] column groups of 4, or nothing after it.
+pub fn split_of(p: &ChainPlan) -> Option<Split> {
     if p.rows != 1 {
         return None;
     }
-    let (i, macs, n) = p
-        .ops
-        .iter()
-        .enumerate()
-        .filter_map(|(i, op)| match op {
-            ChainOp::Linear { src, dst, .. } => Some((i, src.len * dst.len, dst.len)),
-            _ => None,
-        })
-        .max_by_key(|&(i, macs, _)| (macs, std::cmp::Reverse(i)))?;
-    (macs >= SPLIT_MIN_MACS && n.div_ceil(4) >= 2 * PARTS && i + 1 < p.ops.len()).then_some(i)
+    let macs = |op: &ChainOp| match *op {
+        ChainOp::Linear { src, dst, .. } => src.len * dst.len,
+        _ => 0,
+    };
+    let overlap = |a: Slot, b: Slot| a.at < b.at + b.len && b.at < a.at + a.len;
+    let mut best: Option<(usize, Split)> = None;
+    for (i, op) in p.ops.iter().enumerate() {
+        let Some(out) = linear_out(op) else { continue };
+        let mut partial = Vec::new();
+        for (j, later) in p.ops.iter().enumerate().skip(i + 1) {
+            if matches!(later, ChainOp::Linear { src, .. } if *src == out) {
+                partial.push(j);
+            }
+            if written(later).is_some_and(|w| overlap(w, out)) {
+                break;
+            }
+        }
+        let total = macs(op) + partial.iter().map(|&j| macs(&p.ops[j])).sum::<usize>();
+        let ok = total >= SPLIT_MIN_MACS && out.len.div_ceil(4) >= 2 * PARTS && i + 1 < p.ops.len();
+        if ok && best.as_ref().is_none_or(|(t, _)| total > *t) {
+            best = Some((total, Split { op: i, partial }));
+        }
+    }
+    best.map(|(_, s)| s)
 }
 
 /// Records the chain of `p` over `x` into `y`; `w` is the flat parameter buffer. With a
-/// [`split_op`], two dispatches that exchange the scratch through `xch` (at least
-/// `rows · p.scratch` elements; unused otherwise, any buffer but `x`'s and `w`'s).
+/// [`split_of`], two dispatches that exchange the scratch and partial sums through `xch` (at
+/// least `rows ·` [`Split::exchange_row`] elements; unused otherwise, any buffer but `x`'s and
+/// `w`'s).
 ///
 /// # Errors
 /// [`Error::InvalidArgument`] for a plan [`supported`] rejects, an activation with
@@ -168,9 +220,10 @@ pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch
     if y.off != 0 || xch.off != 0 {
         return Err(Error::invalid("chain_infer", "y and xch must start their buffers"));
     }
-    let split = split_op(p);
-    if split.is_some() && xch.buf.size() < 4 * (p.rows * p.scratch) as u64 {
-        return Err(Error::invalid("chain_infer", format!("exchange buffer under {} floats", p.rows * p.scratch)));
+    let split = split_of(p);
+    let xrow = split.as_ref().map_or(p.scratch, |s| s.exchange_row(p));
+    if split.is_some() && xch.buf.size() < 4 * (p.rows * xrow) as u64 {
+        return Err(Error::invalid("chain_infer", format!("exchange buffer under {} floats", p.rows * xrow)));
     }
     let mut ops = [RawOp::default(); MAX_OPS];
     let mut flops = 0.0;
@@ -188,6 +241,9 @@ pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch
         }
         *dst = raw(op, w.off as usize)?;
     }
+    for &j in split.iter().flat_map(|s| &s.partial) {
+        ops[j].kind |= PARTIAL;
+    }
     let mut params = Params {
         rows: u(p.rows)?,
         n_ops: p.ops.len() as u32,
@@ -199,7 +255,8 @@ pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch
         split: NONE,
         stage: 0,
         xw: u(p.scratch)?,
-        pad: [0; 2],
+        xrow: u(xrow)?,
+        sparts: PARTS as u32,
         ops,
     };
     let bytes = 2.0 * flops + (4 * p.rows * (p.in_width + p.out_width)) as f64;
@@ -212,10 +269,10 @@ pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch
     };
     match split {
         None => run(&params, p.rows, cost),
-        Some(i) => {
+        Some(sp) => {
             // The profiler charges the whole chain's work to the first stage.
             params.parts = PARTS as u32;
-            params.split = i as u32;
+            params.split = sp.op as u32;
             run(&params, p.rows * PARTS, cost)?;
             params.parts = 1;
             params.stage = 1;

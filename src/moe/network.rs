@@ -323,17 +323,11 @@ impl StudentNet {
             }
             None => x,
         };
-        // The gating first: the mean head's wide first layer is then the chain's last big op,
-        // the one a single row shares out among workgroups (kernels::mlp::split_op), and
-        // little is left for the second stage.
-        let lg = self.gating.as_ref().map(|g| {
-            let lg = g.chain(store, &mut plan, f);
-            plan.log_softmax(lg);
-            lg
-        });
         let mean = self.mean.chain(store, &mut plan, f);
         plan.store(mean);
-        if let Some(lg) = lg {
+        if let Some(g) = &self.gating {
+            let lg = g.chain(store, &mut plan, f);
+            plan.log_softmax(lg);
             plan.store(lg);
         }
         plan

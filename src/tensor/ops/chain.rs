@@ -48,7 +48,7 @@ fn check(p: &ChainPlan, n: usize) -> Result<()> {
 /// Runs the chain of `p` on each input row, reading parameters from the model's flat buffer
 /// `w`. No gradient. On the GPU this is one dispatch (`shaders/mlp/chain_infer.wgsl`) when
 /// [`k::supported`] accepts the plan, two when a single row's largest Linear is shared out
-/// among workgroups ([`k::split_op`]).
+/// among workgroups ([`k::split_of`]).
 ///
 /// # Shapes
 /// `x`: at least `(rows − 1)·in_stride + in_off + in_width` elements; `w: [n]` →
@@ -91,7 +91,7 @@ pub fn chain_infer_with(x: &Tensor, w: &Tensor, p: &ChainPlan, share: Option<boo
             let y = Tensor::uninit(&g, &[p.rows, p.out_width])?;
             if p.rows > 0 && p.out_width > 0 {
                 // The scratch a split chain's two dispatches exchange (else unused).
-                let xn = if k::split_op(p).is_some() { p.rows * p.scratch } else { 1 };
+                let xn = k::split_of(p).map_or(1, |s| p.rows * s.exchange_row(p));
                 let xch = Tensor::uninit(&g, &[xn])?;
                 let share = share.unwrap_or_else(|| crate::kernels::subgroups_of_8(&g));
                 k::chain_infer_with(&g, p, span(&x), span(w), span(&y), span(&xch), share)?;
