@@ -171,10 +171,11 @@ fn gpu_student_acts_in_two_dispatches_with_the_op_by_op_values() {
     }
 }
 
-/// A single-row chain whose first Linear (7 → 300: 75 column groups, parts meeting at column
-/// 148) feeds two Linears (300 → 6, 300 → 303: the partial ones, split by their input) and a
-/// Store, with a log-softmax, odd widths and later ops reading earlier slots; weights from
-/// `base` on (`base` odd: unaligned).
+/// A single-row chain whose first Linear (7 → 301: 76 column groups, the last one partial, parts
+/// meeting at column 152, so the exchange's vec4 at its end is shared by both parts) feeds two
+/// Linears (301 → 6, 301 → 303: the partial ones, split by their input) and a Store, with a
+/// log-softmax, odd widths and later ops reading earlier slots; weights from `base` on (`base`
+/// odd: unaligned).
 fn split_plan(rows: usize, base: usize) -> (ChainPlan, usize) {
     let (mut p, x) = ChainPlan::new(rows, 9, 2, 7);
     let mut at = base;
@@ -183,11 +184,11 @@ fn split_plan(rows: usize, base: usize) -> (ChainPlan, usize) {
         at += n;
         o
     };
-    let h = p.linear(x, 300, take(7 * 300), Some(take(300)), Some(Unary::Silu));
+    let h = p.linear(x, 301, take(7 * 301), Some(take(301)), Some(Unary::Silu));
     p.store(h);
-    let g = p.linear(h, 6, take(300 * 6), None, Some(Unary::Relu));
+    let g = p.linear(h, 6, take(301 * 6), None, Some(Unary::Relu));
     p.log_softmax(g);
-    let m = p.linear(h, 303, take(300 * 303), Some(take(303)), None);
+    let m = p.linear(h, 303, take(301 * 303), Some(take(303)), None);
     let m = p.map(m, Unary::Mish);
     let o = p.linear(m, 5, take(303 * 5), Some(take(5)), Some(Unary::Tanh));
     let o = p.add(o, o);
@@ -199,7 +200,7 @@ fn split_plan(rows: usize, base: usize) -> (ChainPlan, usize) {
 #[test]
 fn split_is_chosen_by_the_work_it_shares_out() {
     let split = |p: &ChainPlan| vdd::kernels::mlp::split_of(p).map(|s| (s.op, s.partial));
-    assert_eq!(split(&split_plan(1, 0).0), Some((0, vec![2, 4])), "the 7 → 300 Linear and both readers");
+    assert_eq!(split(&split_plan(1, 0).0), Some((0, vec![2, 4])), "the 7 → 301 Linear and both readers");
     assert_eq!(split(&split_plan(2, 0).0), None, "several rows run unsplit");
     // A write over the output ends the readers that can be split by it: here the 300 → 303
     // Linear reads the log-softmaxed slot, so it is split by its own columns instead.

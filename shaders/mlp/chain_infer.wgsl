@@ -22,9 +22,9 @@
 // output (flag PARTIAL in their kind): each part computes their raw sums over its own columns.
 // Stage 0 runs ops 0..=split in every part (the ops before it redundantly, the split op on the
 // part's columns; Stores by part 0 only), then the PARTIAL ops' sums over the part's k-range,
-// and writes to xch [rows, xrow]: the scratch (xw floats; part 0 everything outside the split
-// op's output, each part its own columns of it), then per PARTIAL op in order its sums
-// [parts, n]. Stage 1, a second dispatch of one workgroup per row, reloads the scratch and
+// and writes to xch [rows, xrow] (vec4s; every area a multiple of 4 floats): the scratch (xw
+// floats; part 0 everything outside the split op's output, each part its own columns of it),
+// then per PARTIAL op in order its sums [parts, n rounded up to 4]. Stage 1, a second dispatch of one workgroup per row, reloads the scratch and
 // runs the ops after split, a PARTIAL op adding its parts' sums in part order before bias and
 // activation (so its sums are ordered differently from the unsplit chain's; deterministic).
 //
@@ -55,8 +55,8 @@ struct Params {
     parts: u32, // workgroups per row
     split: u32, // index of the split op, or NO_SPLIT
     stage: u32, // 0: ops 0..=split (all ops without a split); 1: ops after split
-    xw: u32,    // scratch floats exchanged per row between the stages
-    xrow: u32,  // floats of xch per row: xw, then the PARTIAL ops' sums
+    xw: u32,    // scratch floats exchanged per row between the stages (a multiple of 4)
+    xrow: u32,  // floats of xch per row: xw, then the PARTIAL ops' sums (a multiple of 4)
     sparts: u32, // parts of the split (stage 0's workgroups per row)
     ops: array<Op, 24>, // MAX_OPS
 }
@@ -65,7 +65,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 @group(0) @binding(2) var<storage, read> w4: array<vec4<f32>>; // the same buffer as w
 @group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> xch: array<f32>; // [rows, xw] (unused unless split)
+@group(0) @binding(4) var<storage, read_write> xch: array<vec4<f32>>; // [rows, xrow / 4] (unused unless split)
 @group(0) @binding(5) var<uniform> p: Params;
 
 override WG: u32 = 64u; // at most RED
@@ -185,7 +185,8 @@ fn linear(op: Op, g0: u32, g1: u32, li: u32, sg: u32) {
 }
 
 // Stage 0: a PARTIAL op's raw sums over the k-range [kb, ke) of its input (this part's
-// columns of the split op's output), every column group, to xch[at..at + n].
+// columns of the split op's output), every column group, to floats at..at + n of xch (at a
+// multiple of 4; the last group's padding is written too).
 fn partial_sums(op: Op, kb: u32, ke: u32, at: u32, li: u32, sg: u32) {
     let groups = (op.n + 3u) / 4u;
     for (var gb = 0u; gb < groups; gb += WG) {
@@ -196,23 +197,15 @@ fn partial_sums(op: Op, kb: u32, ke: u32, at: u32, li: u32, sg: u32) {
         } else {
             acc = dot_cols(op, 4u * g, kb, ke);
         }
-        if (gb + li < groups) {
-            for (var j = 0u; j < 4u; j++) {
-                if (4u * g + j < op.n) { xch[at + 4u * g + j] = acc[j]; }
-            }
-        }
+        if (gb + li < groups) { xch[at / 4u + g] = acc; }
     }
 }
 
-// Stage 1: a PARTIAL op from its parts' sums at xch[at..], added in part order.
+// Stage 1: a PARTIAL op from its parts' sums at float `at` of xch, added in part order.
 fn partial_finish(op: Op, at: u32, li: u32) {
     for (var g = li; g < (op.n + 3u) / 4u; g += WG) {
         var acc = vec4<f32>(0.0);
-        for (var q = 0u; q < p.sparts; q++) {
-            for (var j = 0u; j < 4u; j++) {
-                if (4u * g + j < op.n) { acc[j] += xch[at + q * op.n + 4u * g + j]; }
-            }
-        }
+        for (var q = 0u; q < p.sparts; q++) { acc += xch[at / 4u + q * ((op.n + 3u) / 4u) + g]; }
         finish(op, 4u * g, acc);
     }
 }
@@ -235,7 +228,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
     var end = p.n_ops;
     let xbase = row * p.xrow;
     if (p.stage == 1u) {
-        for (var j = li; j < p.xw; j += WG) { sset(j, xch[xbase + j]); }
+        for (var j = li; j < p.xw / 4u; j += WG) { s[j] = xch[xbase / 4u + j]; }
         first = p.split + 1u;
     } else {
         for (var j = li; j < p.in_width; j += WG) { sset(j, x[row * p.in_stride + p.in_off + j]); }
@@ -252,7 +245,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
                     linear(op, r.x, r.y, li, sg);
                 } else if ((op.kind & PARTIAL) != 0u) {
                     partial_finish(op, at, li);
-                    at += p.sparts * op.n;
+                    at += p.sparts * ((op.n + 3u) / 4u * 4u);
                 } else {
                     linear(op, 0u, (op.n + 3u) / 4u, li, sg);
                 }
@@ -288,14 +281,26 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
         for (var i = p.split + 1u; i < p.n_ops; i++) {
             let c = p.ops[i];
             if ((c.kind & PARTIAL) != 0u) {
-                partial_sums(c, r.x, ke, at + part * c.n, li, sg);
-                at += p.sparts * c.n;
+                partial_sums(c, r.x, ke, at + part * ((c.n + 3u) / 4u * 4u), li, sg);
+                at += p.sparts * ((c.n + 3u) / 4u * 4u);
             }
         }
-        for (var j = li; j < p.xw; j += WG) {
-            let inside = j >= op.dst && j < op.dst + op.n;
-            let c = j - op.dst;
-            if ((!inside && part == 0u) || (inside && c >= r.x && c < r.y)) { xch[xbase + j] = sget(j); }
+        // Whole vec4s where this part owns all 4 floats, single floats where it owns some.
+        for (var j4 = li; j4 < p.xw / 4u; j4 += WG) {
+            var mine = vec4<bool>(false);
+            for (var e = 0u; e < 4u; e++) {
+                let j = 4u * j4 + e;
+                let inside = j >= op.dst && j < op.dst + op.n;
+                let c = j - op.dst;
+                mine[e] = (!inside && part == 0u) || (inside && c >= r.x && c < r.y);
+            }
+            if (all(mine)) {
+                xch[xbase / 4u + j4] = s[j4];
+            } else {
+                for (var e = 0u; e < 4u; e++) {
+                    if (mine[e]) { xch[xbase / 4u + j4][e] = s[j4][e]; }
+                }
+            }
         }
     }
 }

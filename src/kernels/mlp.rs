@@ -126,10 +126,16 @@ pub struct Split {
 }
 
 impl Split {
-    /// Floats per row of the exchange buffer: the scratch, then every partial op's sums per part.
+    /// Floats per row of the exchange buffer: the scratch, then every partial op's sums per part,
+    /// each area rounded up to a multiple of 4 (the kernel moves vec4s).
     pub fn exchange_row(&self, p: &ChainPlan) -> usize {
-        p.scratch + self.partial.iter().map(|&j| PARTS * linear_out(&p.ops[j]).map_or(0, |d| d.len)).sum::<usize>()
+        let sums = self.partial.iter().map(|&j| PARTS * round4(linear_out(&p.ops[j]).map_or(0, |d| d.len)));
+        round4(p.scratch) + sums.sum::<usize>()
     }
+}
+
+fn round4(n: usize) -> usize {
+    n.div_ceil(4) * 4
 }
 
 fn linear_out(op: &ChainOp) -> Option<Slot> {
@@ -254,7 +260,7 @@ pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch
         parts: 1,
         split: NONE,
         stage: 0,
-        xw: u(p.scratch)?,
+        xw: u(round4(p.scratch))?,
         xrow: u(xrow)?,
         sparts: PARTS as u32,
         ops,
