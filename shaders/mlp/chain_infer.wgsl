@@ -24,9 +24,10 @@
 // part's columns; Stores by part 0 only), then the PARTIAL ops' sums over the part's k-range,
 // and writes to xch [rows, xrow] (vec4s; every area a multiple of 4 floats): the scratch (xw
 // floats; part 0 everything outside the split op's output, each part its own columns of it),
-// then per PARTIAL op in order its sums [parts, n rounded up to 4]. Stage 1, a second dispatch of one workgroup per row, reloads the scratch and
-// runs the ops after split, a PARTIAL op adding its parts' sums in part order before bias and
-// activation (so its sums are ordered differently from the unsplit chain's; deterministic).
+// then per PARTIAL op in order its sums [parts, n rounded up to 4]. Stage 1, a second
+// dispatch of one workgroup per row, reloads the scratch and runs the ops after split, a
+// PARTIAL op adding its parts' sums in part order before bias and activation (so its sums are
+// ordered differently from the unsplit chain's; deterministic).
 //
 // Entry point from common/entry_sg.wgsl on adapters with subgroups of ≥ 8 (wide aligned
 // Linears then share the input through the subgroup: one scratch load per 8 four-steps of k),
@@ -153,22 +154,34 @@ fn is_aligned(op: Op) -> bool {
     return op.w % 4u == 0u && op.n % 4u == 0u && op.src % 4u == 0u;
 }
 
-// Column groups [g0, g1) of a Linear, 4 columns each; a narrow Linear (fewer than WG/2
-// groups in all, whatever the range) also splits k into up to 16 parts summed in a fixed
-// order, so a column's sum does not depend on how the columns are shared out. With SHARE,
-// an aligned wide Linear loops uniformly (invocations past g1 recompute the last group and
-// do not store) and shares its input through the subgroup.
+// Column groups of 4 in an op's output.
+fn groups_of(op: Op) -> u32 {
+    return (op.n + 3u) / 4u;
+}
+
+// dot_cols over [kb, ke) (kb a multiple of 4), with the input shared through the subgroup
+// where the op allows it. Called by whole workgroups (uniform control flow).
+fn dot_cols_uniform(op: Op, c: u32, kb: u32, ke: u32, sg: u32) -> vec4<f32> {
+    if (SHARE && is_aligned(op)) {
+        return dot_cols_shared(op, c, kb, ke, sg);
+    }
+    return dot_cols(op, c, kb, ke);
+}
+
+// Column groups [g0, g1) of a Linear, 4 columns each, in a uniform loop (invocations past g1
+// recompute the last group and do not store) so that a subgroup can share the input; a narrow
+// Linear (fewer than WG/2 groups in all, whatever the range) instead splits k into up to 16
+// parts summed in a fixed order, so a column's sum does not depend on how the columns are
+// shared out.
 fn linear(op: Op, g0: u32, g1: u32, li: u32, sg: u32) {
     let groups = g1 - g0;
-    let parts = clamp(WG / ((op.n + 3u) / 4u), 1u, 16u);
-    if (parts == 1u && SHARE && is_aligned(op)) {
+    let parts = clamp(WG / groups_of(op), 1u, 16u);
+    if (parts == 1u) {
         for (var gb = g0; gb < g1; gb += WG) {
             let g = min(gb + li, g1 - 1u);
-            let acc = dot_cols_shared(op, 4u * g, 0u, op.aux, sg);
+            let acc = dot_cols_uniform(op, 4u * g, 0u, op.aux, sg);
             if (gb + li < g1) { finish(op, 4u * g, acc); }
         }
-    } else if (parts == 1u) {
-        for (var g = g0 + li; g < g1; g += WG) { finish(op, 4u * g, dot_cols(op, 4u * g, 0u, op.aux)); }
     } else {
         let chunk = (((op.aux + parts - 1u) / parts) + 3u) / 4u * 4u;
         if (li < groups * parts) {
@@ -188,32 +201,26 @@ fn linear(op: Op, g0: u32, g1: u32, li: u32, sg: u32) {
 // columns of the split op's output), every column group, to floats at..at + n of xch (at a
 // multiple of 4; the last group's padding is written too).
 fn partial_sums(op: Op, kb: u32, ke: u32, at: u32, li: u32, sg: u32) {
-    let groups = (op.n + 3u) / 4u;
+    let groups = groups_of(op);
     for (var gb = 0u; gb < groups; gb += WG) {
         let g = min(gb + li, groups - 1u);
-        var acc: vec4<f32>;
-        if (SHARE && is_aligned(op)) {
-            acc = dot_cols_shared(op, 4u * g, kb, ke, sg);
-        } else {
-            acc = dot_cols(op, 4u * g, kb, ke);
-        }
+        let acc = dot_cols_uniform(op, 4u * g, kb, ke, sg);
         if (gb + li < groups) { xch[at / 4u + g] = acc; }
     }
 }
 
 // Stage 1: a PARTIAL op from its parts' sums at float `at` of xch, added in part order.
 fn partial_finish(op: Op, at: u32, li: u32) {
-    for (var g = li; g < (op.n + 3u) / 4u; g += WG) {
+    for (var g = li; g < groups_of(op); g += WG) {
         var acc = vec4<f32>(0.0);
-        for (var q = 0u; q < p.sparts; q++) { acc += xch[at / 4u + q * ((op.n + 3u) / 4u) + g]; }
+        for (var q = 0u; q < p.sparts; q++) { acc += xch[at / 4u + q * groups_of(op) + g]; }
         finish(op, 4u * g, acc);
     }
 }
 
 // The column groups of the split op that `part` computes.
 fn part_groups(op: Op, part: u32) -> vec2<u32> {
-    let groups = (op.n + 3u) / 4u;
-    return vec2<u32>(part * groups / p.sparts, (part + 1u) * groups / p.sparts);
+    return vec2<u32>(part * groups_of(op) / p.sparts, (part + 1u) * groups_of(op) / p.sparts);
 }
 
 // The chain for the row and part of workgroup wid (li: local index, sg: subgroup lane).
@@ -245,9 +252,9 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
                     linear(op, r.x, r.y, li, sg);
                 } else if ((op.kind & PARTIAL) != 0u) {
                     partial_finish(op, at, li);
-                    at += p.sparts * ((op.n + 3u) / 4u * 4u);
+                    at += 4u * p.sparts * groups_of(op);
                 } else {
-                    linear(op, 0u, (op.n + 3u) / 4u, li, sg);
+                    linear(op, 0u, groups_of(op), li, sg);
                 }
             }
             case 1u: { // Map
@@ -281,8 +288,8 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
         for (var i = p.split + 1u; i < p.n_ops; i++) {
             let c = p.ops[i];
             if ((c.kind & PARTIAL) != 0u) {
-                partial_sums(c, r.x, ke, at + part * ((c.n + 3u) / 4u * 4u), li, sg);
-                at += p.sparts * ((c.n + 3u) / 4u * 4u);
+                partial_sums(c, r.x, ke, at + 4u * part * groups_of(c), li, sg);
+                at += 4u * p.sparts * groups_of(c);
             }
         }
         // Whole vec4s where this part owns all 4 floats, single floats where it owns some.

@@ -47,8 +47,8 @@ fn check(p: &ChainPlan, n: usize) -> Result<()> {
 
 /// Runs the chain of `p` on each input row, reading parameters from the model's flat buffer
 /// `w`. No gradient. On the GPU this is one dispatch (`shaders/mlp/chain_infer.wgsl`) when
-/// [`k::supported`] accepts the plan, two when a single row's largest Linear is shared out
-/// among workgroups ([`k::split_of`]).
+/// [`k::supported`] accepts the plan, two when a single row is shared out among workgroups
+/// ([`k::split_of`]).
 ///
 /// # Shapes
 /// `x`: at least `(rows − 1)·in_stride + in_off + in_width` elements; `w: [n]` →

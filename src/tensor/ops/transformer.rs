@@ -74,10 +74,8 @@ pub fn gpt_infer_with(x: &Tensor, w: &Tensor, p: &GptPlan, share: Option<bool>) 
             let x = contiguous(x)?;
             let y = Tensor::uninit(&g, &[p.batch, p.tokens, p.width])?;
             if !p.is_empty() {
-                match share {
-                    Some(s) => k::gpt_infer_with(&g, p, span(&x), span(w), span(&y), s)?,
-                    None => k::gpt_infer(&g, p, span(&x), span(w), span(&y))?,
-                }
+                let share = share.unwrap_or_else(|| crate::kernels::subgroups_of_8(&g));
+                k::gpt_infer_with(&g, p, span(&x), span(w), span(&y), share)?;
             }
             Ok(y)
         }
