@@ -136,3 +136,71 @@ fn device_names_parse_and_mixing_devices_is_an_error() {
     let err = ops::binary(&a, &b, vdd::cpu::elementwise::Binary::Add).unwrap_err();
     assert!(matches!(err, Error::DeviceMismatch { .. }), "{err}");
 }
+
+/// Panics with the first differing index unless `got == want`.
+fn same(got: &[f32], want: &[f32], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths");
+    if let Some(i) = got.iter().zip(want).position(|(g, w)| g.to_bits() != w.to_bits()) {
+        panic!("{what}: first difference at {i} of {}: got {}, want {}", got.len(), got[i], want[i]);
+    }
+}
+
+/// Reads `n` vec4s of `src` through its texture mirror into a fresh (poisoned) buffer.
+fn through_mirror(gpu: &Gpu, src: &vdd::device::GpuBuffer, n: usize) -> Vec<f32> {
+    let dst = gpu.alloc(16 * n as u64).unwrap();
+    vdd::kernels::probe::texture_copy(gpu, n, src, &dst).unwrap();
+    bytemuck::pod_collect_to_vec(&gpu.read(&dst, 0, 16 * n as u64).unwrap())
+}
+
+#[test]
+fn texture_mirrors_hold_the_whole_buffer_and_follow_its_writes() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap();
+    let row = 4 * vdd::device::TEXTURE_ROW as usize; // floats per texture row
+                                                     // Under one row, one row exactly, a partial second row, several rows and a partial one.
+    for floats in [4, 68, row, row + 64, 3 * row + 1000] {
+        let data: Vec<f32> = (0..floats).map(|i| (i as f32) * 0.5 - 7.0).collect();
+        let src = gpu.upload(bytemuck::cast_slice(&data)).unwrap();
+        let got = through_mirror(gpu, &src, floats / 4);
+        same(&got, &data, &format!("{floats} floats through the mirror"));
+
+        // Writes recorded between reads (one submission): each read sees the writes before it.
+        let d0 = gpu.alloc(4 * floats as u64).unwrap(); // (its poisoning is a transfer)
+        let before = gpu.stream_stats();
+        vdd::kernels::probe::texture_copy(gpu, floats / 4, &src, &d0).unwrap();
+        let after_unchanged = gpu.stream_stats();
+        let changed: Vec<f32> = data.iter().map(|v| v + 100.0).collect();
+        gpu.write(&src, 0, bytemuck::cast_slice(&changed)).unwrap();
+        let d1 = gpu.alloc(4 * floats as u64).unwrap();
+        vdd::kernels::probe::texture_copy(gpu, floats / 4, &src, &d1).unwrap();
+        // A kernel writing the buffer (binding it read-write) also refreshes the mirror.
+        let zeros = gpu.upload(&vec![0u8; 4 * floats]).unwrap();
+        vdd::kernels::probe::copy(gpu, floats / 4, &zeros, &src).unwrap();
+        let d2 = gpu.alloc(4 * floats as u64).unwrap();
+        vdd::kernels::probe::texture_copy(gpu, floats / 4, &src, &d2).unwrap();
+        assert_eq!(after_unchanged.submits, before.submits, "mirror reads must not submit");
+        assert_eq!(after_unchanged.transfers, before.transfers, "an unchanged buffer's mirror is not copied again");
+        let read = |b: &vdd::device::GpuBuffer| -> Vec<f32> {
+            bytemuck::pod_collect_to_vec(&gpu.read(b, 0, 4 * floats as u64).unwrap())
+        };
+        same(&read(&d0), &data, &format!("{floats}: read before the write"));
+        same(&read(&d1), &changed, &format!("{floats}: read after the write"));
+        same(&read(&d2), &vec![0.0; floats], &format!("{floats}: read after a kernel's write"));
+    }
+}
+
+#[test]
+fn a_mirror_taller_than_the_adapter_allows_is_an_error() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap();
+    let rows = u64::from(gpu.limits().max_texture_dimension_2d) + 1;
+    let bytes = rows * 16 * u64::from(vdd::device::TEXTURE_ROW);
+    if bytes > gpu.limits().max_storage_buffer_binding_size.min(gpu.limits().max_buffer_size) {
+        eprintln!("every storage buffer of this adapter fits a texture mirror; nothing to check");
+        return;
+    }
+    let src = gpu.alloc(bytes).unwrap();
+    let dst = gpu.alloc(16).unwrap();
+    let err = vdd::kernels::probe::texture_copy(gpu, 1, &src, &dst).unwrap_err();
+    assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+}

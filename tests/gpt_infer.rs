@@ -227,3 +227,28 @@ fn gpu_plain_and_subgroup_kernels_agree_with_the_twin_and_each_other() {
         }
     }
 }
+
+/// The fused stack reads the parameters through a texture mirror of the flat buffer: a new
+/// load of the parameters between two calls (recorded in the same stream, no sync) must show
+/// in the second call.
+#[test]
+fn gpu_fused_stack_follows_parameter_updates() {
+    let Some(g) = gpu() else { return };
+    let c = cfg(72, 4, 4, 16);
+    let (gpt, store) = model(&g.dev, c, 11);
+    let (cgpt, cstore) = model(&Device::Cpu, c, 11);
+    let x = Rng::new(5).vec(5 * 72, -1.0, 1.0);
+    let tape = Tape::inference(&store);
+    let xv = tape.constant(Tensor::from_slice(&g.dev, &x, &[1, 5, 72]).unwrap());
+    let first = gpt.forward(&tape, &xv).unwrap();
+    let n = store.flat().numel();
+    let other: Vec<f32> = Rng::new(99).vec(n, -0.3, 0.3);
+    store.load(&other).unwrap();
+    cstore.load(&other).unwrap();
+    let second = gpt.forward(&tape, &xv).unwrap();
+    let want_second = run(&cgpt, &cstore, &x, &[1, 5, 72], true);
+    let (_, fresh) = model(&Device::Cpu, c, 11);
+    let want_first = run(&cgpt, &fresh, &x, &[1, 5, 72], true);
+    assert_close("before the update", &first.value().to_vec().unwrap(), &want_first, 2e-5, 2e-4);
+    assert_close("after the update", &second.value().to_vec().unwrap(), &want_second, 2e-5, 2e-4);
+}

@@ -9,8 +9,9 @@
 // act is a cpu::elementwise::Unary code (NO_ACT: none), applied through unary_by_code.
 //
 // Layout: x rows in_stride apart, the chain reading in_width values from in_off (they become
-// scratch 0..in_width); w the model's flat parameter buffer, bound a second time as w4 for
-// vec4 loads of weights at offsets and widths that are multiples of 4; y [rows, out_width].
+// scratch 0..in_width); w the model's flat parameter buffer, read through its texture mirror
+// (common/linear_texture.wgsl: vec4s for weights at offsets and widths that are multiples of
+// 4, single floats otherwise); y [rows, out_width].
 // s is one row's scratch in workgroup memory (SCR floats as vec4s; slots start at multiples
 // of 4, see cpu::mlp_chain::ChainPlan::alloc). A Linear gives each invocation four output
 // columns (vec4 accumulators); a narrow one (fewer than WG/2 column groups) also splits k into
@@ -63,11 +64,10 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<f32>;
-@group(0) @binding(2) var<storage, read> w4: array<vec4<f32>>; // the same buffer as w
-@group(0) @binding(3) var<storage, read_write> y: array<f32>;
-@group(0) @binding(4) var<storage, read_write> xch: array<vec4<f32>>; // [rows, xrow / 4] (unused unless split)
-@group(0) @binding(5) var<uniform> p: Params;
+@group(0) @binding(1) var w: texture_2d<f32>; // the flat parameter buffer's texture mirror
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@group(0) @binding(3) var<storage, read_write> xch: array<vec4<f32>>; // [rows, xrow / 4] (unused unless split)
+@group(0) @binding(4) var<uniform> p: Params;
 
 override WG: u32 = 64u; // at most RED
 const RED: u32 = 64u;
@@ -101,16 +101,16 @@ fn dot_cols(op: Op, c: u32, k0: u32, k1: u32) -> vec4<f32> {
         var i = k0;
         for (; i + 4u <= k1; i += 4u) {
             let a = s[(op.src + i) / 4u];
-            acc += a.x * w4[o] + a.y * w4[o + n4] + a.z * w4[o + 2u * n4] + a.w * w4[o + 3u * n4];
+            acc += a.x * tex4(w, o) + a.y * tex4(w, o + n4) + a.z * tex4(w, o + 2u * n4) + a.w * tex4(w, o + 3u * n4);
             o += 4u * n4;
         }
-        for (; i < k1; i++) { acc += sget(op.src + i) * w4[o]; o += n4; }
+        for (; i < k1; i++) { acc += sget(op.src + i) * tex4(w, o); o += n4; }
         return acc;
     }
     for (var j = 0u; j < 4u; j++) {
         if (c + j < n) {
             var v = 0.0;
-            for (var i = k0; i < k1; i++) { v += sget(op.src + i) * w[op.w + i * n + c + j]; }
+            for (var i = k0; i < k1; i++) { v += sget(op.src + i) * tex1(w, op.w + i * n + c + j); }
             acc[j] = v;
         }
     }
@@ -122,7 +122,7 @@ fn finish(op: Op, c: u32, acc: vec4<f32>) {
     for (var j = 0u; j < 4u; j++) {
         if (c + j < op.n) {
             var v = acc[j];
-            if (op.b != NO_BIAS) { v += w[op.b + c + j]; }
+            if (op.b != NO_BIAS) { v += tex1(w, op.b + c + j); }
             sset(op.dst + c + j, act(op.act, v));
         }
     }
@@ -142,11 +142,11 @@ fn dot_cols_shared(op: Op, c: u32, kb: u32, ke: u32, sg: u32) -> vec4<f32> {
         let blk = s[s0 + min(k0 + sg, k4 - 1u)];
         for (var j = 0u; j < min(8u, k4 - k0); j++) {
             let a = share(blk, j);
-            acc += a.x * w4[o] + a.y * w4[o + n4] + a.z * w4[o + 2u * n4] + a.w * w4[o + 3u * n4];
+            acc += a.x * tex4(w, o) + a.y * tex4(w, o + n4) + a.z * tex4(w, o + 2u * n4) + a.w * tex4(w, o + 3u * n4);
             o += 4u * n4;
         }
     }
-    for (var i = max(4u * k4, kb); i < ke; i++) { acc += sget(op.src + i) * w4[o]; o += n4; }
+    for (var i = max(4u * k4, kb); i < ke; i++) { acc += sget(op.src + i) * tex4(w, o); o += n4; }
     return acc;
 }
 

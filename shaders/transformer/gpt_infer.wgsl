@@ -7,8 +7,8 @@
 //   thread-pool wake-up, which dominates small batches).
 //
 // Layout: x [batch, NT, E] row-major, or [batch, NT, din] with the token projection; y
-// [batch, NT, E] written as vec4s; w is the model's flat
-// parameter buffer, bound as vec4s, and every tensor is found by its element offset in p (all
+// [batch, NT, E] written as vec4s; w is the model's flat parameter buffer, read as vec4s
+// through its texture mirror (common/linear_texture.wgsl), and every tensor is found by its element offset in p (all
 // multiples of 4) (per layer 16 offsets, 4 per vec4: ln1 γ, ln1 β,
 // Wq, bq | Wk, bk, Wv, bv | Wo, bo, ln2 γ, ln2 β | Wu, bu, Wd, bd); weights are [in, out]
 // row-major as nn::Linear stores them. Defines: NT tokens, E width (multiple of 4), H heads,
@@ -47,7 +47,7 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+@group(0) @binding(1) var w: texture_2d<f32>; // the flat parameter buffer's texture mirror
 @group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p: Params;
 
@@ -73,7 +73,7 @@ fn layer_norm(g: u32, b: u32, li: u32) {
     for (var i = li; i < ROW4; i += WG) {
         let r = i / E4;
         let c = i % E4;
-        hs[i] = (xs[i] - stats[r]) * stats[NT + r] * w[g / 4u + c] + w[b / 4u + c];
+        hs[i] = (xs[i] - stats[r]) * stats[NT + r] * tex4(w, g / 4u + c) + tex4(w, b / 4u + c);
     }
     workgroupBarrier();
 }
@@ -103,10 +103,10 @@ fn proj(wo: u32, n: u32, src: u32, kk: u32, sg: u32) -> array<vec4<f32>, NT> {
             for (var r = 0u; r < NT; r++) { blk[r] = act4(src, r, kl); }
         }
         for (var j = 0u; j < min(8u, k4 - k0); j++) {
-            let w0 = w[o];
-            let w1 = w[o + n4];
-            let w2 = w[o + 2u * n4];
-            let w3 = w[o + 3u * n4];
+            let w0 = tex4(w, o);
+            let w1 = tex4(w, o + n4);
+            let w2 = tex4(w, o + 2u * n4);
+            let w3 = tex4(w, o + 3u * n4);
             o += 4u * n4;
             for (var r = 0u; r < NT; r++) {
                 var a: vec4<f32>;
@@ -172,13 +172,13 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
             let r = i / E4;
             let c = i % E4;
             let xr = (b * NT + r) * p.din;
-            v = w[p.tok_b / 4u + c];
-            for (var k = 0u; k < p.din; k++) { v += x[xr + k] * w[(p.tok_w + k * E) / 4u + c]; }
+            v = tex4(w, p.tok_b / 4u + c);
+            for (var k = 0u; k < p.din; k++) { v += x[xr + k] * tex4(w, (p.tok_w + k * E) / 4u + c); }
         } else {
             let o = 4u * (base + i);
             v = vec4<f32>(x[o], x[o + 1u], x[o + 2u], x[o + 3u]);
         }
-        if (p.has_pos != 0u) { v += w[p.pos_off / 4u + i]; }
+        if (p.has_pos != 0u) { v += tex4(w, p.pos_off / 4u + i); }
         xs[i] = v;
     }
     workgroupBarrier();
@@ -197,7 +197,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
             if (m == 1u) { wo = o1.x; bo = o1.y; }
             if (m == 2u) { wo = o1.z; bo = o1.w; }
             let acc = proj(wo + c, E, FROM_HS, E, sg);
-            let bias = w[(bo + c) / 4u];
+            let bias = tex4(w, (bo + c) / 4u);
             if (g0 + li < 3u * E4) {
                 for (var r = 0u; r < NT; r++) { big[r * HID4 + m * E4 + c / 4u] = acc[r] + bias; }
             }
@@ -208,7 +208,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
         for (var g0 = 0u; g0 < E4; g0 += WG) {
             let g = min(g0 + li, E4 - 1u);
             let acc = proj(o2.x + 4u * g, E, 3u * E, E, sg);
-            let bias = w[o2.y / 4u + g];
+            let bias = tex4(w, o2.y / 4u + g);
             if (g0 + li < E4) {
                 for (var r = 0u; r < NT; r++) { xs[r * E4 + g] += acc[r] + bias; }
             }
@@ -218,7 +218,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
         for (var g0 = 0u; g0 < HID4; g0 += WG) {
             let g = min(g0 + li, HID4 - 1u);
             let acc = proj(o3.x + 4u * g, HID, FROM_HS, E, sg);
-            let bias = w[o3.y / 4u + g];
+            let bias = tex4(w, o3.y / 4u + g);
             if (g0 + li < HID4) {
                 for (var r = 0u; r < NT; r++) { big[r * HID4 + g] = gelu4(acc[r] + bias); }
             }
@@ -227,7 +227,7 @@ fn run(wid: vec3<u32>, nwg: vec3<u32>, li: u32, sg: u32) {
         for (var g0 = 0u; g0 < E4; g0 += WG) {
             let g = min(g0 + li, E4 - 1u);
             let acc = proj(o3.z + 4u * g, E, 0u, HID, sg);
-            let bias = w[o3.w / 4u + g];
+            let bias = tex4(w, o3.w / 4u + g);
             if (g0 + li < E4) {
                 for (var r = 0u; r < NT; r++) { xs[r * E4 + g] += acc[r] + bias; }
             }

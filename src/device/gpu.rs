@@ -1,6 +1,7 @@
 //! The GPU context: adapter choice, device creation, buffers, pipelines and the command stream.
 
-use super::pipeline::{self, Pipeline, PipelineSpec};
+use super::mirror;
+use super::pipeline::{self, Access, Pipeline, PipelineSpec};
 use super::pool::{self, GpuBuffer, MemoryStats, Pool};
 use super::profiler::{KernelTiming, Profiler};
 use super::report::AdapterReport;
@@ -297,6 +298,7 @@ impl Gpu {
             .copy_from_slice(data);
         staging.unmap();
         self.stream().encoder(&self.device).copy_buffer_to_buffer(&staging, 0, dst.raw(), offset, len);
+        dst.touch();
         Ok(())
     }
 
@@ -321,6 +323,7 @@ impl Gpu {
                 dst_offset,
                 len,
             );
+            dst.touch();
         }
         Ok(())
     }
@@ -335,6 +338,7 @@ impl Gpu {
         }
         if len > 0 {
             self.stream().encoder(&self.device).clear_buffer(dst.raw(), offset, Some(len));
+            dst.touch();
         }
         Ok(())
     }
@@ -425,6 +429,11 @@ impl Gpu {
                     d.params.len()
                 ),
             ));
+        }
+        for (b, a) in d.buffers.iter().zip(&d.pipeline.access) {
+            if *a == Access::Texture {
+                mirror::check(b.size(), self.limits.max_texture_dimension_2d)?;
+            }
         }
         if d.workgroups.contains(&0) {
             return Ok(());

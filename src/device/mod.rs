@@ -6,6 +6,7 @@
 //! checks and as a high-precision reference.
 
 mod gpu;
+mod mirror;
 mod pipeline;
 mod pool;
 mod profiler;
@@ -13,7 +14,7 @@ mod report;
 mod stream;
 
 pub use gpu::{Gpu, GpuOptions, PipelineSpecOwned};
-pub use pipeline::{Access, Pipeline};
+pub use pipeline::{Access, Pipeline, TEXTURE_ROW};
 pub use pool::{GpuBuffer, MemoryStats};
 pub use profiler::KernelTiming;
 pub use report::AdapterReport;

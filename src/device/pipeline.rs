@@ -16,7 +16,19 @@ pub enum Access {
     Read,
     /// `var<storage, read_write>`.
     ReadWrite,
+    /// `texture_2d<f32>`: a read-only mirror of the buffer as an `rgba32float` texture of
+    /// [`TEXTURE_ROW`] texels per row (vec4 `i` at texel `(i % TEXTURE_ROW, i / TEXTURE_ROW)`;
+    /// `common/linear_texture.wgsl` reads it). For operands that stay constant over many
+    /// dispatches, such as the weights of inference kernels: on llvmpipe a texel fetch is a
+    /// vector gather, several times cheaper than a storage load (a per-lane scalar loop with a
+    /// bounds check per component). The mirror is refreshed by a copy recorded before the
+    /// dispatch whenever the buffer was written since the last copy ([`super::GpuBuffer`]).
+    Texture,
 }
+
+/// Texels per row of a buffer's texture mirror ([`Access::Texture`]): 64 KiB, a multiple of the
+/// 256-byte copy row alignment.
+pub const TEXTURE_ROW: u32 = 4096;
 
 /// Everything needed to build one pipeline. The key identifies it in the cache: two specs
 /// with the same key must describe the same pipeline.
@@ -40,6 +52,8 @@ pub struct Pipeline {
     pub(crate) raw: wgpu::ComputePipeline,
     pub(crate) layout: wgpu::BindGroupLayout,
     pub(crate) n_storage: usize,
+    /// The access of each storage binding (texture mirrors and writes are tracked by it).
+    pub(crate) access: Vec<Access>,
     pub(crate) has_params: bool,
     /// The cache key (kernel name, entry, defines, overrides).
     pub key: String,
@@ -64,10 +78,17 @@ fn layout_entries(storage: &[Access], params_size: u64) -> Vec<wgpu::BindGroupLa
         .map(|(i, a)| wgpu::BindGroupLayoutEntry {
             binding: i as u32,
             visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
-                has_dynamic_offset: false,
-                min_binding_size: None,
+            ty: match a {
+                Access::Texture => wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                _ => wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: *a == Access::Read },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
             },
             count: None,
         })
@@ -135,5 +156,12 @@ pub(crate) fn compile(gpu: &Gpu, spec: &PipelineSpec) -> Result<Pipeline> {
     if let Some(err) = pollster::block_on(scope.pop()) {
         return Err(Error::Shader { kernel: spec.key.clone(), message: err.to_string() });
     }
-    Ok(Pipeline { raw, layout, n_storage: spec.storage.len(), has_params: spec.params_size > 0, key: spec.key.clone() })
+    Ok(Pipeline {
+        raw,
+        layout,
+        n_storage: spec.storage.len(),
+        access: spec.storage.to_vec(),
+        has_params: spec.params_size > 0,
+        key: spec.key.clone(),
+    })
 }

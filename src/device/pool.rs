@@ -7,8 +7,10 @@
 //! which wgpu would schedule *before* the pending commands, never target recycled buffers: see
 //! [`super::Gpu::write`].)
 
+use super::mirror::Mirror;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Buffer sizes are rounded up to this many bytes so similar shapes share buffers.
@@ -42,11 +44,15 @@ pub(crate) type Pool = Arc<Mutex<PoolInner>>;
 /// A storage buffer owned by one tensor (or a kernel's scratch space).
 ///
 /// Its byte size is at least the requested size; the contents of a fresh allocation are
-/// undefined unless it came from an upload.
+/// undefined unless it came from an upload. Every recorded write (a kernel binding it
+/// read-write, a write, copy or clear) is counted, so that a texture mirror
+/// ([`super::Access::Texture`]) is copied again only when the buffer has changed.
 pub struct GpuBuffer {
     buffer: Option<wgpu::Buffer>,
     size: u64,
     pool: Option<Pool>,
+    writes: AtomicU64,
+    pub(crate) mirror: Mutex<Option<Mirror>>,
 }
 
 impl GpuBuffer {
@@ -63,6 +69,26 @@ impl GpuBuffer {
     /// A process-unique identity for this allocation (for bind-group caching and debugging).
     pub fn id(&self) -> usize {
         self as *const Self as usize
+    }
+
+    /// Writes recorded into this buffer so far.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(Ordering::Relaxed)
+    }
+
+    /// Counts one recorded write.
+    pub(crate) fn touch(&self) {
+        self.writes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn new(buffer: wgpu::Buffer, size: u64, pool: &Pool) -> GpuBuffer {
+        GpuBuffer {
+            buffer: Some(buffer),
+            size,
+            pool: Some(pool.clone()),
+            writes: AtomicU64::new(0),
+            mirror: Mutex::new(None),
+        }
     }
 }
 
@@ -100,7 +126,7 @@ pub(crate) fn take(pool: &Pool, size: u64, create: impl FnOnce(u64) -> wgpu::Buf
         b
     };
     let buffer = reused.unwrap_or_else(|| create(size));
-    GpuBuffer { buffer: Some(buffer), size, pool: Some(pool.clone()) }
+    GpuBuffer::new(buffer, size, pool)
 }
 
 /// Accounts a buffer created outside the pool (an upload created mapped); it joins the free list
@@ -112,7 +138,7 @@ pub(crate) fn adopt(pool: &Pool, buffer: wgpu::Buffer, size: u64) -> GpuBuffer {
         p.stats.live_bytes += size;
         p.stats.peak_bytes = p.stats.peak_bytes.max(p.stats.live_bytes);
     }
-    GpuBuffer { buffer: Some(buffer), size, pool: Some(pool.clone()) }
+    GpuBuffer::new(buffer, size, pool)
 }
 
 pub(crate) fn stats(pool: &Pool) -> MemoryStats {

@@ -6,7 +6,8 @@
 //! slot per dispatch, aligned to the adapter's uniform offset alignment) that are written to the
 //! GPU with one `write_buffer` per chunk just before the submit.
 
-use super::pipeline::Pipeline;
+use super::mirror;
+use super::pipeline::{Access, Pipeline};
 use super::pool::GpuBuffer;
 use super::profiler::{KernelTiming, Profiler};
 use serde::Serialize;
@@ -121,13 +122,33 @@ impl Stream {
     }
 
     /// Records one dispatch. The caller has validated workgroup counts and binding count.
+    /// Texture bindings get their buffer's mirror, refreshed first by a recorded copy if the
+    /// buffer was written since its last copy; read-write bindings count as writes.
     pub(crate) fn dispatch(&mut self, device: &wgpu::Device, d: &Dispatch) {
+        let views: Vec<Option<wgpu::TextureView>> = d
+            .buffers
+            .iter()
+            .zip(&d.pipeline.access)
+            .map(|(b, a)| (*a == Access::Texture).then(|| mirror::view(device, b, || self.encoder(device))))
+            .collect();
         let mut entries: Vec<wgpu::BindGroupEntry> = d
             .buffers
             .iter()
+            .zip(&views)
             .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.raw().as_entire_binding() })
+            .map(|(i, (b, v))| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: match v {
+                    Some(v) => wgpu::BindingResource::TextureView(v),
+                    None => b.raw().as_entire_binding(),
+                },
+            })
             .collect();
+        for (b, a) in d.buffers.iter().zip(&d.pipeline.access) {
+            if *a == Access::ReadWrite {
+                b.touch();
+            }
+        }
         let uniform = if d.pipeline.has_params { Some(self.push_params(device, d.params)) } else { None };
         if let Some((buffer, offset)) = &uniform {
             entries.push(wgpu::BindGroupEntry {

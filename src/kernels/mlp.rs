@@ -1,7 +1,9 @@
 //! Launcher of `shaders/mlp/`: a chain of small dense ops on single rows in one dispatch.
 
 use super::elementwise::Span;
-use super::{grid, launch, shader, subgroups_of_8, Cost, Kernel, Source, ENTRY_PLAIN, ENTRY_SG, R, W};
+use super::{
+    grid, launch, shader, subgroups_of_8, Cost, Kernel, Source, ENTRY_PLAIN, ENTRY_SG, LINEAR_TEXTURE, R, T, W,
+};
 use crate::cpu::mlp_chain::{ChainOp, ChainPlan, Slot};
 use crate::device::Gpu;
 use crate::error::{Error, Result};
@@ -12,14 +14,15 @@ const UNARY_OPS: Source = shader!("elementwise/unary_ops.wgsl");
 /// The chain kernel (one workgroup per row and part), every invocation loading its inputs.
 pub const CHAIN_INFER: Kernel = Kernel {
     source: shader!("mlp/chain_infer.wgsl"),
-    includes: &[UNARY_OPS, ENTRY_PLAIN],
+    includes: &[UNARY_OPS, LINEAR_TEXTURE, ENTRY_PLAIN],
     entry: "main",
-    storage: &[R, R, R, W, W],
+    storage: &[R, T, W, W],
     variants: &[&[("SCR", 256), ("OP", 0)], &[("SCR", 2048), ("OP", 0)]],
 };
 
 /// The chain kernel with inputs shared through subgroup shuffles (subgroups of ≥ 8).
-pub const CHAIN_INFER_SG: Kernel = Kernel { includes: &[UNARY_OPS, ENTRY_SG], entry: "main_sg", ..CHAIN_INFER };
+pub const CHAIN_INFER_SG: Kernel =
+    Kernel { includes: &[UNARY_OPS, LINEAR_TEXTURE, ENTRY_SG], entry: "main_sg", ..CHAIN_INFER };
 
 /// Every kernel of the family.
 pub const KERNELS: &[Kernel] = &[CHAIN_INFER, CHAIN_INFER_SG];
@@ -268,7 +271,7 @@ pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch
     let bytes = 2.0 * flops + (4 * p.rows * (p.in_width + p.out_width)) as f64;
     let cost = Cost { flops: flops * p.rows as f64, bytes };
     let defines = [("SCR", scratch_define(p) as u32), ("OP", 0)];
-    let buffers = [x.buf, w.buf, w.buf, y.buf, xch.buf];
+    let buffers = [x.buf, w.buf, y.buf, xch.buf];
     let kernel = if share { &CHAIN_INFER_SG } else { &CHAIN_INFER };
     let run = |params: &Params, groups: usize, cost: Cost| {
         launch(gpu, kernel, &defines, &[("WG", f64::from(WG))], &buffers, params, grid(u(groups)?), cost)

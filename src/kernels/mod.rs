@@ -51,6 +51,8 @@ pub(crate) use shader;
 
 /// The shared prelude prepended to every kernel.
 pub const PRELUDE: Source = shader!("common/prelude.wgsl");
+/// `tex4`/`tex1`: reading a buffer bound as [`Access::Texture`] (its texture mirror).
+pub const LINEAR_TEXTURE: Source = shader!("common/linear_texture.wgsl");
 /// Entry point `main` of kernels written as `run(wid, nwg, li, sg)`, without subgroups.
 pub const ENTRY_PLAIN: Source = shader!("common/entry_plain.wgsl");
 /// Entry point `main_sg` of kernels written as `run(wid, nwg, li, sg)`, sharing values by
@@ -197,3 +199,4 @@ pub fn subgroups_of_8(gpu: &Gpu) -> bool {
 /// Storage access shorthands for kernel tables.
 pub(crate) const R: Access = Access::Read;
 pub(crate) const W: Access = Access::ReadWrite;
+pub(crate) const T: Access = Access::Texture;

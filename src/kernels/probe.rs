@@ -23,12 +23,20 @@ pub const COPY: Kernel = Kernel {
     storage: &[super::R, W],
     variants: &[&[]],
 };
+/// vec4 copy out of a buffer's texture mirror ([`crate::device::Access::Texture`]).
+pub const TEXTURE_COPY: Kernel = Kernel {
+    source: shader!("probe/texture_copy.wgsl"),
+    includes: &[super::LINEAR_TEXTURE],
+    entry: "main",
+    storage: &[super::T, W],
+    variants: &[&[]],
+};
 /// An empty dispatch.
 pub const EMPTY: Kernel =
     Kernel { source: shader!("probe/empty.wgsl"), includes: &[], entry: "main", storage: &[W], variants: &[&[]] };
 
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[FMA, COPY, EMPTY];
+pub const KERNELS: &[Kernel] = &[FMA, COPY, TEXTURE_COPY, EMPTY];
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -71,6 +79,24 @@ pub fn copy(gpu: &Gpu, n: usize, src: &GpuBuffer, dst: &GpuBuffer) -> Result<()>
         &[],
         &[],
         &[s.buf, dst],
+        &P { x: n as u32, pad: [0; 3] },
+        grid_for(n, 256),
+        Cost::elems(4 * n, 2, 0.0),
+    )
+}
+
+/// Records a copy of `n` vec4s from `src`, read through its texture mirror, to `dst`.
+///
+/// # Errors
+/// Kernel compilation or dispatch errors ([`crate::Error::LimitExceeded`] for a mirror taller
+/// than the adapter's 2-D textures).
+pub fn texture_copy(gpu: &Gpu, n: usize, src: &GpuBuffer, dst: &GpuBuffer) -> Result<()> {
+    launch(
+        gpu,
+        &TEXTURE_COPY,
+        &[],
+        &[],
+        &[src, dst],
         &P { x: n as u32, pad: [0; 3] },
         grid_for(n, 256),
         Cost::elems(4 * n, 2, 0.0),

@@ -1,7 +1,7 @@
 //! Launcher of `shaders/transformer/`: a whole minGPT stack for inference in one dispatch.
 
 use super::elementwise::Span;
-use super::{grid, launch, shader, subgroups_of_8, Cost, Kernel, ENTRY_PLAIN, ENTRY_SG, R, W};
+use super::{grid, launch, shader, subgroups_of_8, Cost, Kernel, ENTRY_PLAIN, ENTRY_SG, LINEAR_TEXTURE, R, T, W};
 use crate::cpu::transformer::GptPlan;
 use crate::device::Gpu;
 use crate::error::{Error, Result};
@@ -17,14 +17,14 @@ const VARIANTS: &[&[(&str, u32)]] = &[
 /// The fused stack (one workgroup per sequence), every invocation loading its activations.
 pub const GPT_INFER: Kernel = Kernel {
     source: shader!("transformer/gpt_infer.wgsl"),
-    includes: &[ENTRY_PLAIN],
+    includes: &[LINEAR_TEXTURE, ENTRY_PLAIN],
     entry: "main",
-    storage: &[R, R, W],
+    storage: &[R, T, W],
     variants: VARIANTS,
 };
 
 /// The fused stack with activations shared through subgroup shuffles (subgroups of ≥ 8).
-pub const GPT_INFER_SG: Kernel = Kernel { includes: &[ENTRY_SG], entry: "main_sg", ..GPT_INFER };
+pub const GPT_INFER_SG: Kernel = Kernel { includes: &[LINEAR_TEXTURE, ENTRY_SG], entry: "main_sg", ..GPT_INFER };
 
 /// Every kernel of the family.
 pub const KERNELS: &[Kernel] = &[GPT_INFER, GPT_INFER_SG];

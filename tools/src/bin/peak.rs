@@ -1,5 +1,6 @@
-//! `peak`: the adapter's measured f32 FMA peak (GFLOP/s), copy bandwidth (GB/s), and dispatch
-//! latency (µs) — the yardsticks kernels are judged against.
+//! `peak`: the adapter's measured f32 FMA peak (GFLOP/s), copy bandwidth (GB/s) from a storage
+//! buffer and from a buffer's texture mirror, and dispatch latency (µs) — the yardsticks kernels
+//! are judged against.
 
 use anyhow::Result;
 use clap::Parser;
@@ -40,6 +41,16 @@ fn main() -> Result<()> {
     let gbps = 2.0 * (vec4s * 16) as f64 / secs / 1e9;
     eprintln!("copy bandwidth   {gbps:8.1} GB/s");
 
+    // The same copy reading through the source's texture mirror (copied once, then reused).
+    probe::texture_copy(&gpu, vec4s, &src, &dst)?;
+    gpu.sync()?;
+    let secs = tools::median_secs(7, || {
+        probe::texture_copy(&gpu, vec4s, &src, &dst)?;
+        Ok(gpu.sync()?)
+    })?;
+    let tex_gbps = 2.0 * (vec4s * 16) as f64 / secs / 1e9;
+    eprintln!("texture copy     {tex_gbps:8.1} GB/s (reads through a texture mirror)");
+
     // Latency: one empty dispatch, submitted and waited for; and the cost per dispatch of a
     // long stream of them in one submission.
     let out = gpu.alloc(256)?;
@@ -68,6 +79,7 @@ fn main() -> Result<()> {
             "fma_gflops": fma.gflops,
             "fma_chains": fma.nacc,
             "copy_gbps": gbps,
+            "texture_copy_gbps": tex_gbps,
             "dispatch_latency_us": lat * 1e6,
             "dispatch_in_stream_us": per * 1e6,
         });
