@@ -252,3 +252,57 @@ fn linear_act_fuses_the_activation_and_matches_the_cpu_device() {
     let err = ops::linear_act(&x, &w, None, Unary::AddScalar(1.0)).unwrap_err();
     assert!(err.to_string().contains("only activations fuse"), "{err}");
 }
+
+/// Runs `c` with `cfg`, operand A (`mark_a`) or B marked read-mostly; returns the product and
+/// the transfers recorded by the call.
+fn run_marked(g: &Gpu, dev: &Device, cfg: GemmConfig, c: &Case, mark_a: bool, mark_b: bool) -> (Vec<f32>, u64) {
+    let a = Tensor::from_slice(dev, &c.a, &[c.a.len()]).unwrap();
+    let b = Tensor::from_slice(dev, &c.b, &[c.b.len()]).unwrap();
+    let bias = c.bias.as_ref().map(|v| Tensor::from_slice(dev, v, &[v.len()]).unwrap());
+    if mark_a {
+        a.mark_read_mostly();
+    }
+    if mark_b {
+        b.mark_read_mostly();
+    }
+    g.sync().unwrap();
+    let before = g.stream_stats().transfers;
+    let y = ops::gemm_with(cfg, 1, &c.s, &a, &b, bias.as_ref()).unwrap();
+    let transfers = g.stream_stats().transfers - before;
+    (y.to_vec().unwrap(), transfers)
+}
+
+#[test]
+fn sg8_reads_a_read_mostly_operand_through_its_texture_mirror() {
+    let Some(gg) = gpu() else { return };
+    let g = gg.dev.as_gpu().unwrap();
+    let mut rng = Rng::new(23);
+    let mut ran = 0;
+    let configs = [
+        GemmConfig::Sg8 { tm: 32, tn4: 2, wg: 64, tc: false },
+        GemmConfig::Sg8 { tm: 24, tn4: 1, wg: 32, tc: true },
+        GemmConfig::Sg8 { tm: 72, tn4: 3, wg: 8, tc: true },
+    ];
+    for shape in [(5, 24, 512), (64, 64, 64), (100, 72, 288), (257, 36, 20)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let c = case(&mut rng, shape, 1, ta, tb, shape.0 % 2 == 1, false);
+            let want = reference(&c);
+            for cfg in configs {
+                if !cfg.supports(g, &c.s, Offsets::default()) {
+                    continue;
+                }
+                let (plain, t0) = run_marked(g, &gg.dev, cfg, &c, false, false);
+                for (ma, mb) in [(true, false), (false, true)] {
+                    let what = format!("{cfg} {shape:?} ta={ta} tb={tb} read-mostly a={ma} b={mb}");
+                    let (got, t) = run_marked(g, &gg.dev, cfg, &c, ma, mb);
+                    assert_eq!(t, t0 + 1, "{what}: one mirror copy expected");
+                    assert_close(&what, &got, &want, tol(shape.2), 1e-5);
+                    let same = got.iter().zip(&plain).all(|(x, y)| x.to_bits() == y.to_bits());
+                    assert!(same, "{what}: differs from the storage-buffer kernel");
+                    ran += 1;
+                }
+            }
+        }
+    }
+    assert!(ran >= 48, "only {ran} texture-operand cases ran");
+}

@@ -32,8 +32,9 @@
 // Dispatch: (ceil(n / (32·TN4)), ceil(m / ((WG/8)·TM)), batch · splits).
 // CPU twin: cpu::gemm::gemm (with BIAS_ROW, also cpu::reduce::sum_leading of B).
 
-@group(0) @binding(0) var<storage, read> a4: array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> b4: array<vec4<f32>>;
+// A and B (bindings 0 and 1) are read by lda / ldb (vec4 index → vec4), declared by the
+// operand libraries operand_{a,b}_{buffer,texture}.wgsl: a storage buffer, or its texture mirror
+// for a read-mostly operand such as the parameters (define TEX: 0 none, 1 A, 2 B).
 @group(0) @binding(3) var<storage, read_write> c4: array<vec4<f32>>;
 
 override WG: u32 = 64u;
@@ -72,7 +73,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             for (var s = 0u; s < NS; s++) {
                 let chunk = min(row0 / 4u + lane + 8u * s, m4 - 1u);
                 for (var q = 0u; q < 4u; q++) {
-                    at[s][q] = a4[a_base4 + (kq * 4u + q) * m4 + chunk];
+                    at[s][q] = lda(a_base4 + (kq * 4u + q) * m4 + chunk);
                 }
                 if (BIAS_ROW == 1u && TRANS_C == 1u) {
                     bsr[s] += (at[s][0] + at[s][1]) + (at[s][2] + at[s][3]);
@@ -80,7 +81,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
         } else {
             for (var r = 0u; r < TM / 8u; r++) {
-                av[r] = a4[a_base4 + min(row0 + r * 8u + lane, p.m - 1u) * k4 + kq];
+                av[r] = lda(a_base4 + min(row0 + r * 8u + lane, p.m - 1u) * k4 + kq);
             }
         }
         var b0: array<vec4<f32>, TN4>;
@@ -89,20 +90,20 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         var b3: array<vec4<f32>, TN4>;
         for (var j = 0u; j < TN4; j++) {
             if (TRANS_B == 1u) {
-                let c0 = b4[b_base4 + (cl[j] * 4u) * k4 + kq];
-                let c1 = b4[b_base4 + (cl[j] * 4u + 1u) * k4 + kq];
-                let c2 = b4[b_base4 + (cl[j] * 4u + 2u) * k4 + kq];
-                let c3 = b4[b_base4 + (cl[j] * 4u + 3u) * k4 + kq];
+                let c0 = ldb(b_base4 + (cl[j] * 4u) * k4 + kq);
+                let c1 = ldb(b_base4 + (cl[j] * 4u + 1u) * k4 + kq);
+                let c2 = ldb(b_base4 + (cl[j] * 4u + 2u) * k4 + kq);
+                let c3 = ldb(b_base4 + (cl[j] * 4u + 3u) * k4 + kq);
                 b0[j] = vec4<f32>(c0.x, c1.x, c2.x, c3.x);
                 b1[j] = vec4<f32>(c0.y, c1.y, c2.y, c3.y);
                 b2[j] = vec4<f32>(c0.z, c1.z, c2.z, c3.z);
                 b3[j] = vec4<f32>(c0.w, c1.w, c2.w, c3.w);
             } else {
                 let i = b_base4 + kq * 4u * n4 + cl[j];
-                b0[j] = b4[i];
-                b1[j] = b4[i + n4];
-                b2[j] = b4[i + 2u * n4];
-                b3[j] = b4[i + 3u * n4];
+                b0[j] = ldb(i);
+                b1[j] = ldb(i + n4);
+                b2[j] = ldb(i + 2u * n4);
+                b3[j] = ldb(i + 3u * n4);
             }
             if (BIAS_ROW == 1u && TRANS_C == 0u) {
                 bsum[j] += (b0[j] + b1[j]) + (b2[j] + b3[j]);

@@ -10,7 +10,7 @@
 use super::mirror::Mirror;
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Buffer sizes are rounded up to this many bytes so similar shapes share buffers.
@@ -52,6 +52,7 @@ pub struct GpuBuffer {
     size: u64,
     pool: Option<Pool>,
     writes: AtomicU64,
+    read_mostly: AtomicBool,
     pub(crate) mirror: Mutex<Option<Mirror>>,
 }
 
@@ -76,6 +77,18 @@ impl GpuBuffer {
         self.writes.load(Ordering::Relaxed)
     }
 
+    /// Marks the buffer as read by many dispatches between writes (a model's parameters):
+    /// kernels that can read an operand through its texture mirror then do (see
+    /// [`super::Access::Texture`]).
+    pub fn set_read_mostly(&self) {
+        self.read_mostly.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`GpuBuffer::set_read_mostly`] was called.
+    pub fn read_mostly(&self) -> bool {
+        self.read_mostly.load(Ordering::Relaxed)
+    }
+
     /// Counts one recorded write.
     pub(crate) fn touch(&self) {
         self.writes.fetch_add(1, Ordering::Relaxed);
@@ -87,6 +100,7 @@ impl GpuBuffer {
             size,
             pool: Some(pool.clone()),
             writes: AtomicU64::new(0),
+            read_mostly: AtomicBool::new(false),
             mirror: Mutex::new(None),
         }
     }

@@ -98,6 +98,7 @@ impl ParamBuilder {
             init_values(e, seed, i as u64, &mut values[e.offset..e.offset + numel(&e.shape)])?;
         }
         let flat = Tensor::from_f64(device, &values, &[self.total])?;
+        flat.mark_read_mostly();
         let grad = Tensor::zeros(device, &[self.total])?;
         Ok(ParamStore { device: device.clone(), flat, grad, entries: self.entries })
     }

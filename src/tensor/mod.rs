@@ -243,6 +243,15 @@ impl Tensor {
         }
     }
 
+    /// Marks a GPU tensor's buffer as read by many kernels between writes (parameters), so
+    /// kernels that can read it through a texture mirror do ([`GpuBuffer::set_read_mostly`]).
+    /// No effect on the CPU devices.
+    pub fn mark_read_mostly(&self) {
+        if let Storage::Gpu { buffer, .. } = &*self.storage {
+            buffer.set_read_mostly();
+        }
+    }
+
     /// Whether no other tensor shares this one's storage (so it may be updated in place).
     pub(crate) fn is_exclusive(&self) -> bool {
         Arc::strong_count(&self.storage) == 1

@@ -8,7 +8,7 @@ use plan::plan_sg8;
 pub use plan::{few_rows, plan, FEW_ROWS, LONG_K};
 
 use super::elementwise::{self, Span};
-use super::{launch, reduce, shader, Cost, Kernel, Source, R, W};
+use super::{launch, reduce, shader, Cost, Kernel, Source, LINEAR_TEXTURE, R, T, W};
 use crate::cpu::elementwise::Unary;
 use crate::cpu::gemm::GemmShape;
 use crate::device::Gpu;
@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 const COMMON: Source = shader!("matmul/gemm_common.wgsl");
 const UNARY_OPS: Source = shader!("elementwise/unary_ops.wgsl");
 const SCALAR: Source = shader!("matmul/gemm_scalar.wgsl");
+const OPERAND_A_BUFFER: Source = shader!("matmul/operand_a_buffer.wgsl");
+const OPERAND_B_BUFFER: Source = shader!("matmul/operand_b_buffer.wgsl");
+const OPERAND_A_TEXTURE: Source = shader!("matmul/operand_a_texture.wgsl");
+const OPERAND_B_TEXTURE: Source = shader!("matmul/operand_b_texture.wgsl");
 const STORAGE: &[crate::device::Access] = &[R, R, R, W];
 
 /// Register-tiled GEMM without shared memory (any shape).
@@ -40,10 +44,24 @@ pub const GEMM_SHARED: Kernel = Kernel {
 /// Subgroup-cooperative vec4 GEMM (CPU-like adapters with 8-wide subgroups).
 pub const GEMM_SG8: Kernel = Kernel {
     source: shader!("matmul/gemm_sg8.wgsl"),
-    includes: &[UNARY_OPS, COMMON],
+    includes: &[UNARY_OPS, COMMON, OPERAND_A_BUFFER, OPERAND_B_BUFFER],
     entry: "main",
     storage: STORAGE,
     variants: &SG8_VARIANTS,
+};
+/// [`GEMM_SG8`] reading A through its buffer's texture mirror (a read-mostly A).
+pub const GEMM_SG8_TEX_A: Kernel = Kernel {
+    includes: &[UNARY_OPS, COMMON, LINEAR_TEXTURE, OPERAND_A_TEXTURE, OPERAND_B_BUFFER],
+    storage: &[T, R, R, W],
+    variants: &SG8_TEX_A_VARIANTS,
+    ..GEMM_SG8
+};
+/// [`GEMM_SG8`] reading B through its buffer's texture mirror (a read-mostly B).
+pub const GEMM_SG8_TEX_B: Kernel = Kernel {
+    includes: &[UNARY_OPS, COMMON, LINEAR_TEXTURE, OPERAND_A_BUFFER, OPERAND_B_TEXTURE],
+    storage: &[R, T, R, W],
+    variants: &SG8_TEX_B_VARIANTS,
+    ..GEMM_SG8
 };
 
 /// The `OP` define of a product without a fused activation (the identity branch of
@@ -51,7 +69,7 @@ pub const GEMM_SG8: Kernel = Kernel {
 pub const NO_ACT: u32 = u32::MAX;
 
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[GEMM_TILE, GEMM_SHARED, GEMM_SG8];
+pub const KERNELS: &[Kernel] = &[GEMM_TILE, GEMM_SHARED, GEMM_SG8, GEMM_SG8_TEX_A, GEMM_SG8_TEX_B];
 
 macro_rules! variants {
     ($($x:expr),* $(,)?) => { [$(&$x),*] };
@@ -86,6 +104,46 @@ const SHARED_VARIANTS: [&[(&str, u32)]; 2] = variants![
         ("OP", 11)
     ],
 ];
+/// Defines of the subgroup kernel with a texture operand (`TEX` 1: A, 2: B), as the training
+/// step's products over the parameters use them.
+const SG8_TEX_A_VARIANTS: [&[(&str, u32)]; 1] = variants![[
+    ("TM", 72),
+    ("TN4", 3),
+    ("TRANS_C", 1),
+    ("ACC_C", 0),
+    ("BIAS_ROW", 0),
+    ("TRANS_A", 1),
+    ("TRANS_B", 1),
+    ("HAS_BIAS", 1),
+    ("OP", NO_ACT),
+    ("TEX", 1)
+]];
+const SG8_TEX_B_VARIANTS: [&[(&str, u32)]; 2] = variants![
+    [
+        ("TM", 64),
+        ("TN4", 2),
+        ("TRANS_C", 0),
+        ("ACC_C", 0),
+        ("BIAS_ROW", 0),
+        ("TRANS_A", 0),
+        ("TRANS_B", 0),
+        ("HAS_BIAS", 1),
+        ("OP", 9),
+        ("TEX", 2)
+    ],
+    [
+        ("TM", 64),
+        ("TN4", 2),
+        ("TRANS_C", 0),
+        ("ACC_C", 1),
+        ("BIAS_ROW", 0),
+        ("TRANS_A", 0),
+        ("TRANS_B", 1),
+        ("HAS_BIAS", 0),
+        ("OP", NO_ACT),
+        ("TEX", 2)
+    ],
+];
 const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
     [
         ("TM", 32),
@@ -96,7 +154,8 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_A", 0),
         ("TRANS_B", 0),
         ("HAS_BIAS", 1),
-        ("OP", NO_ACT)
+        ("OP", NO_ACT),
+        ("TEX", 0)
     ],
     [
         ("TM", 32),
@@ -107,7 +166,8 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_A", 1),
         ("TRANS_B", 0),
         ("HAS_BIAS", 0),
-        ("OP", NO_ACT)
+        ("OP", NO_ACT),
+        ("TEX", 0)
     ],
     [
         ("TM", 16),
@@ -118,7 +178,8 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_A", 0),
         ("TRANS_B", 1),
         ("HAS_BIAS", 0),
-        ("OP", NO_ACT)
+        ("OP", NO_ACT),
+        ("TEX", 0)
     ],
     [
         ("TM", 8),
@@ -129,7 +190,8 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_A", 1),
         ("TRANS_B", 1),
         ("HAS_BIAS", 1),
-        ("OP", 12)
+        ("OP", 12),
+        ("TEX", 0)
     ],
     [
         ("TM", 72),
@@ -140,7 +202,8 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_A", 1),
         ("TRANS_B", 1),
         ("HAS_BIAS", 1),
-        ("OP", 11)
+        ("OP", 11),
+        ("TEX", 0)
     ],
     [
         ("TM", 64),
@@ -151,7 +214,8 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_A", 1),
         ("TRANS_B", 0),
         ("HAS_BIAS", 0),
-        ("OP", NO_ACT)
+        ("OP", NO_ACT),
+        ("TEX", 0)
     ],
 ];
 
@@ -291,13 +355,15 @@ impl GemmConfig {
     }
 
     /// The kernel and its defines for the product `s` the kernel itself computes (already
-    /// [`GemmConfig::kernel_shape`]).
+    /// [`GemmConfig::kernel_shape`]); `tex` (subgroup kernel only) names the operand read
+    /// through its texture mirror: 0 none, 1 A, 2 B.
     fn kernel_and_defines(
         &self,
         s: &GemmShape,
         bias: bool,
         op: u32,
         ep: Epilogue,
+        tex: u32,
     ) -> (&'static Kernel, Vec<(&'static str, u32)>, Vec<(&'static str, f64)>) {
         let flags = [
             ("TRANS_A", u32::from(s.trans_a)),
@@ -325,7 +391,13 @@ impl GemmConfig {
                     ("BIAS_ROW", u32::from(ep.bias_row)),
                 ];
                 d.extend(flags);
-                (&GEMM_SG8, d, vec![("WG", f64::from(wg))])
+                d.push(("TEX", tex));
+                let kernel = match tex {
+                    1 => &GEMM_SG8_TEX_A,
+                    2 => &GEMM_SG8_TEX_B,
+                    _ => &GEMM_SG8,
+                };
+                (kernel, d, vec![("WG", f64::from(wg))])
             }
         }
     }
@@ -455,8 +527,15 @@ fn record(
     let kernel_ep = Epilogue { acc: ep.acc && splits == 1, ..ep };
     // The kernel's own product (Cᵀ with swapped operands when it transposes its output).
     let ks = cfg.kernel_shape(s);
-    let (kernel, defines, overrides) = cfg.kernel_and_defines(&ks, bias.is_some(), fused, kernel_ep);
     let (ka, kb) = if cfg.transposes_output() { (b, a) } else { (a, b) };
+    // A read-mostly operand (the parameters) is read through its texture mirror by the
+    // subgroup kernel (B first: a product has at most one parameter operand in practice).
+    let tex = match cfg {
+        GemmConfig::Sg8 { .. } if kb.buf.read_mostly() => 2,
+        GemmConfig::Sg8 { .. } if ka.buf.read_mostly() => 1,
+        _ => 0,
+    };
+    let (kernel, defines, overrides) = cfg.kernel_and_defines(&ks, bias.is_some(), fused, kernel_ep, tex);
     let (bm, bn) = cfg.block();
     let groups = [ks.n.div_ceil(bn as usize) as u32, ks.m.div_ceil(bm as usize) as u32, (s.batch * splits) as u32];
     let params = GemmParams {
