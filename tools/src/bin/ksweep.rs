@@ -44,6 +44,10 @@ enum Op {
         /// Only kernels whose name starts with this (tile, shared, sg8).
         #[arg(long)]
         kernel: Option<String>,
+        /// Mark operand `a` or `b` read-mostly, as the parameters are (kernels that can then
+        /// read it through its texture mirror do).
+        #[arg(long, value_parser = ["a", "b"])]
+        read_mostly: Option<String>,
         /// Timed runs per variant (median reported).
         #[arg(long, default_value_t = 5)]
         reps: usize,
@@ -92,7 +96,16 @@ struct Row {
     valid: bool,
 }
 
-fn sweep_gemm(dev: &Device, s: GemmShape, filter: Option<&str>, reps: usize, save: bool, json: bool) -> Result<()> {
+struct Sweep<'a> {
+    filter: Option<&'a str>,
+    read_mostly: Option<&'a str>,
+    reps: usize,
+    save: bool,
+    json: bool,
+}
+
+fn sweep_gemm(dev: &Device, s: GemmShape, o: Sweep) -> Result<()> {
+    let Sweep { filter, read_mostly, reps, save, json } = o;
     let gpu: &Gpu = dev.as_gpu().expect("a GPU device");
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut rnd = |n: usize| -> Vec<f32> {
@@ -109,16 +122,22 @@ fn sweep_gemm(dev: &Device, s: GemmShape, filter: Option<&str>, reps: usize, sav
     let mut want = vec![0f32; s.c_len()];
     gemm(&s, &a, &b, None, &mut want);
     let (at, bt) = (Tensor::from_slice(dev, &a, &[a.len()])?, Tensor::from_slice(dev, &b, &[b.len()])?);
+    match read_mostly {
+        Some("a") => at.mark_read_mostly(),
+        Some("b") => bt.mark_read_mostly(),
+        _ => {}
+    }
     let tol = 1e-5 * (s.k.max(1) as f64).sqrt() * 4.0;
     let mut rows = Vec::new();
     eprintln!(
-        "GEMM {}x{}x{} batch {} trans_a {} trans_b {} on {}",
+        "GEMM {}x{}x{} batch {} trans_a {} trans_b {} read-mostly {} on {}",
         s.m,
         s.n,
         s.k,
         s.batch,
         s.trans_a,
         s.trans_b,
+        read_mostly.unwrap_or("none"),
         gpu.info().name
     );
     eprintln!("{:<28} {:>12} {:>10} {:>10}", "variant", "max |err|", "ms", "GFLOP/s");
@@ -173,7 +192,7 @@ fn sweep_gemm(dev: &Device, s: GemmShape, filter: Option<&str>, reps: usize, sav
     if json {
         let v = serde_json::json!({
             "op": "gemm", "m": s.m, "n": s.n, "k": s.k, "batch": s.batch,
-            "trans_a": s.trans_a, "trans_b": s.trans_b, "adapter": gpu.info().name,
+            "trans_a": s.trans_a, "trans_b": s.trans_b, "read_mostly": read_mostly, "adapter": gpu.info().name,
             "variants": rows, "best": best, "peak_gflops": peak.gflops,
             "peak_fraction": fraction, "saved_to": saved,
         });
@@ -187,7 +206,7 @@ fn sweep_gemm(dev: &Device, s: GemmShape, filter: Option<&str>, reps: usize, sav
 
 fn main() -> Result<()> {
     match Args::parse().op {
-        Op::Gemm { m, n, k, batch, trans_a, trans_b, kernel, reps, no_save, json } => {
+        Op::Gemm { m, n, k, batch, trans_a, trans_b, kernel, read_mostly, reps, no_save, json } => {
             let dev = Device::Gpu(tools::open_gpu()?);
             let s = GemmShape {
                 batch,
@@ -200,7 +219,9 @@ fn main() -> Result<()> {
                 batch_stride_b: k * n,
                 alpha: 1.0,
             };
-            sweep_gemm(&dev, s, kernel.as_deref(), reps, !no_save, json)
+            let o =
+                Sweep { filter: kernel.as_deref(), read_mostly: read_mostly.as_deref(), reps, save: !no_save, json };
+            sweep_gemm(&dev, s, o)
         }
     }
 }
