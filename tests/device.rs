@@ -204,3 +204,21 @@ fn a_mirror_taller_than_the_adapter_allows_is_an_error() {
     let err = vdd::kernels::probe::texture_copy(gpu, 1, &src, &dst).unwrap_err();
     assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
 }
+
+#[test]
+fn texture_mirrors_count_in_device_memory_until_their_buffer_drops() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap();
+    let row_bytes = 16 * u64::from(vdd::device::TEXTURE_ROW);
+    let src = gpu.upload(&vec![0u8; (row_bytes + 256) as usize]).unwrap(); // two texture rows
+    let dst = gpu.alloc(16).unwrap();
+    let before = gpu.memory().live_bytes;
+    vdd::kernels::probe::texture_copy(gpu, 1, &src, &dst).unwrap();
+    assert_eq!(gpu.memory().live_bytes, before + 2 * row_bytes, "the mirror's two rows");
+    vdd::kernels::probe::texture_copy(gpu, 1, &src, &dst).unwrap();
+    assert_eq!(gpu.memory().live_bytes, before + 2 * row_bytes, "reused, not allocated again");
+    gpu.sync().unwrap();
+    let size = src.size();
+    drop(src);
+    assert_eq!(gpu.memory().live_bytes, before - size, "buffer and mirror freed together");
+}

@@ -18,6 +18,13 @@ pub(crate) struct Mirror {
     view: wgpu::TextureView,
 }
 
+impl Mirror {
+    /// Device memory of the texture.
+    pub(crate) fn bytes(&self) -> u64 {
+        u64::from(self.texture.height()) * ROW_BYTES
+    }
+}
+
 /// Texture rows of the mirror of a buffer of `bytes` bytes.
 fn rows(bytes: u64) -> u64 {
     bytes.div_ceil(ROW_BYTES).max(1)
@@ -64,6 +71,7 @@ pub(crate) fn view<'e>(
             view_formats: &[],
         });
         let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
+        buf.account_mirror(u64::from(height) * ROW_BYTES);
         Mirror { writes, texture, view }
     });
     let encoder = encoder();

@@ -21,7 +21,7 @@ const MAX_FREE_BYTES: u64 = 1 << 30;
 /// Device-memory accounting of tensor buffers.
 #[derive(Clone, Copy, Debug, Default, Serialize)]
 pub struct MemoryStats {
-    /// Bytes held by live buffers.
+    /// Bytes held by live buffers and their texture mirrors.
     pub live_bytes: u64,
     /// Largest `live_bytes` since the last [`super::Gpu::reset_peak_memory`].
     pub peak_bytes: u64,
@@ -89,6 +89,14 @@ impl GpuBuffer {
         self.read_mostly.load(Ordering::Relaxed)
     }
 
+    /// Accounts the device memory of a new texture mirror of this buffer (freed with it).
+    pub(crate) fn account_mirror(&self, bytes: u64) {
+        if let Some(Ok(mut p)) = self.pool.as_ref().map(|p| p.lock()) {
+            p.stats.live_bytes += bytes;
+            p.stats.peak_bytes = p.stats.peak_bytes.max(p.stats.live_bytes);
+        }
+    }
+
     /// Counts one recorded write.
     pub(crate) fn touch(&self) {
         self.writes.fetch_add(1, Ordering::Relaxed);
@@ -111,8 +119,9 @@ impl Drop for GpuBuffer {
         let (Some(buffer), Some(pool)) = (self.buffer.take(), self.pool.take()) else {
             return;
         };
+        let mirror = self.mirror.get_mut().map_or(0, |m| m.as_ref().map_or(0, Mirror::bytes));
         let Ok(mut p) = pool.lock() else { return };
-        p.stats.live_bytes = p.stats.live_bytes.saturating_sub(self.size);
+        p.stats.live_bytes = p.stats.live_bytes.saturating_sub(self.size + mirror);
         if p.stats.free_bytes + self.size <= MAX_FREE_BYTES {
             p.stats.free_bytes += self.size;
             p.free.entry(self.size).or_default().push(buffer);
