@@ -222,3 +222,12 @@ fn texture_mirrors_count_in_device_memory_until_their_buffer_drops() {
     drop(src);
     assert_eq!(gpu.memory().live_bytes, before - size, "buffer and mirror freed together");
 }
+
+#[test]
+fn a_buffer_read_as_a_mirror_and_written_by_the_same_dispatch_is_refused() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap();
+    let b = gpu.alloc(256).unwrap();
+    let err = vdd::kernels::probe::texture_copy(gpu, 4, &b, &b).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }), "{err}");
+}

@@ -406,8 +406,9 @@ impl Gpu {
     /// Records a dispatch into the stream.
     ///
     /// # Errors
-    /// [`Error::LimitExceeded`] for too many workgroups, [`Error::InvalidArgument`] for a wrong
-    /// number of bindings or params of the wrong size.
+    /// [`Error::LimitExceeded`] for too many workgroups or a texture mirror taller than the
+    /// adapter's 2-D textures, [`Error::InvalidArgument`] for a wrong number of bindings, params
+    /// of the wrong size, or a buffer bound both as a texture mirror and read-write.
     pub fn dispatch(&self, d: Dispatch) -> Result<()> {
         let max = self.limits.max_compute_workgroups_per_dimension;
         if let Some(&w) = d.workgroups.iter().find(|&&w| w > max) {
@@ -430,9 +431,16 @@ impl Gpu {
                 ),
             ));
         }
+        let written =
+            |id: usize| d.buffers.iter().zip(&d.pipeline.access).any(|(b, a)| *a == Access::ReadWrite && b.id() == id);
         for (b, a) in d.buffers.iter().zip(&d.pipeline.access) {
             if *a == Access::Texture {
                 mirror::check(b.size(), self.limits.max_texture_dimension_2d)?;
+                if written(b.id()) {
+                    // The mirror would hold the contents from before the dispatch.
+                    let why = "a buffer read through its texture mirror is also written by the dispatch";
+                    return Err(Error::invalid("dispatch", format!("{}: {why}", d.pipeline.key)));
+                }
             }
         }
         if d.workgroups.contains(&0) {
