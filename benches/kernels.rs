@@ -1,5 +1,6 @@
 //! Kernel benchmarks: GEMM throughput (reported as Gelem/s = GFLOP/s) at square sizes and at
-//! the Avoiding-size model's shapes (rows = 1024·5 student tokens, 1024·11 teacher tokens), and
+//! the Avoiding-size model's shapes (rows = 1024·5 student tokens, 1024·11 teacher tokens; on
+//! the GPU also with the weight operand fetched as texels, as in training), and
 //! bandwidth (GB/s) of the elementwise, reduction and normalisation kernels — on the GPU
 //! adapter (WGPU_* variables) and, for GEMM, the CPU device for comparison.
 //!
@@ -34,14 +35,23 @@ const GEMMS: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("teacher mlp-down 11264x72x288", 11264, 72, 288, false, false),
 ];
 
-fn gemm(c: &mut Criterion, dev: &Device, name: &str) {
+/// GEMMs of `GEMMS`; with `weights_as_texels`, only the model's products whose B is a weight,
+/// with B marked read-mostly as the parameters are (the GPU kernel then fetches it through its
+/// texture mirror).
+fn gemm(c: &mut Criterion, dev: &Device, name: &str, weights_as_texels: bool) {
     let mut g = c.benchmark_group(format!("gemm/{name}"));
     g.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
     for &(label, m, n, k, ta, tb) in GEMMS {
+        if weights_as_texels && (ta || label.starts_with("square")) {
+            continue;
+        }
         let sa = if ta { [k, m] } else { [m, k] };
         let sb = if tb { [n, k] } else { [k, n] };
         let a = Tensor::from_slice(dev, &data(m * k), &sa).unwrap();
         let b = Tensor::from_slice(dev, &data(k * n), &sb).unwrap();
+        if weights_as_texels {
+            b.mark_read_mostly();
+        }
         g.throughput(Throughput::Elements(GemmShape::new(m, n, k).flops() as u64));
         g.bench_function(BenchmarkId::from_parameter(label), |bench| {
             bench.iter(|| {
@@ -84,12 +94,13 @@ fn benches(c: &mut Criterion) {
     match Device::gpu() {
         Ok(dev) => {
             eprintln!("GPU: {}", dev.describe());
-            gemm(c, &dev, "gpu");
+            gemm(c, &dev, "gpu", false);
+            gemm(c, &dev, "gpu-weights-as-texels", true);
             memory_bound(c, &dev);
         }
         Err(e) => eprintln!("no GPU adapter ({e}); GPU benchmarks skipped"),
     }
-    gemm(c, &Device::Cpu, "cpu");
+    gemm(c, &Device::Cpu, "cpu", false);
 }
 
 criterion_group!(kernel_benches, benches);
