@@ -418,13 +418,13 @@ impl Gpu {
                 limit: max.into(),
             });
         }
-        if d.buffers.len() != d.pipeline.n_storage || d.pipeline.has_params == d.params.is_empty() {
+        if d.buffers.len() != d.pipeline.access.len() || d.pipeline.has_params == d.params.is_empty() {
             return Err(Error::invalid(
                 "dispatch",
                 format!(
                     "{} takes {} buffers (+params: {}), got {} (+{} param bytes)",
                     d.pipeline.key,
-                    d.pipeline.n_storage,
+                    d.pipeline.access.len(),
                     d.pipeline.has_params,
                     d.buffers.len(),
                     d.params.len()

@@ -1,7 +1,8 @@
 //! Compiled compute pipelines with explicit bind-group layouts.
 //!
-//! Every kernel binds its storage buffers first (in declaration order, `@binding(0..n)`) and its
-//! uniform params last (`@binding(n)`), all in `@group(0)`. The layout is explicit, so a kernel
+//! Every kernel binds its buffers first (in declaration order, `@binding(0..n)`: storage
+//! buffers, or a buffer's texture mirror for [`Access::Texture`]) and its uniform params last
+//! (`@binding(n)`), all in `@group(0)`. The layout is explicit, so a kernel
 //! variant that never touches one of its buffers (say, the bias of a GEMM without bias) still
 //! takes the same bindings.
 
@@ -51,8 +52,8 @@ pub struct PipelineSpec<'a> {
 pub struct Pipeline {
     pub(crate) raw: wgpu::ComputePipeline,
     pub(crate) layout: wgpu::BindGroupLayout,
-    pub(crate) n_storage: usize,
-    /// The access of each storage binding (texture mirrors and writes are tracked by it).
+    /// The access of each storage binding, in binding order (texture mirrors and writes are
+    /// tracked by it).
     pub(crate) access: Vec<Access>,
     pub(crate) has_params: bool,
     /// The cache key (kernel name, entry, defines, overrides).
@@ -156,12 +157,5 @@ pub(crate) fn compile(gpu: &Gpu, spec: &PipelineSpec) -> Result<Pipeline> {
     if let Some(err) = pollster::block_on(scope.pop()) {
         return Err(Error::Shader { kernel: spec.key.clone(), message: err.to_string() });
     }
-    Ok(Pipeline {
-        raw,
-        layout,
-        n_storage: spec.storage.len(),
-        access: spec.storage.to_vec(),
-        has_params: spec.params_size > 0,
-        key: spec.key.clone(),
-    })
+    Ok(Pipeline { raw, layout, access: spec.storage.to_vec(), has_params: spec.params_size > 0, key: spec.key.clone() })
 }
