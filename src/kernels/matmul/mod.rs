@@ -5,7 +5,7 @@
 mod plan;
 
 use plan::plan_sg8;
-pub use plan::{few_rows, plan, FEW_ROWS, LONG_K};
+pub use plan::{few_rows, plan, plan_for, Texels, FEW_ROWS, LONG_K};
 
 use super::elementwise::{self, Span};
 use super::{launch, reduce, shader, Cost, Kernel, Source, LINEAR_TEXTURE, R, T, W};
@@ -586,7 +586,7 @@ fn record(
 /// # Errors
 /// Allocation, kernel compilation or dispatch errors.
 pub fn gemm_acc(gpu: &Gpu, s: &GemmShape, a: Span, b: Span, c: Span) -> Result<bool> {
-    let (cfg, splits) = plan(gpu, s, Offsets { a: a.off, b: b.off, c: c.off });
+    let (cfg, splits) = plan_for(gpu, s, Offsets { a: a.off, b: b.off, c: c.off }, texels(a, b));
     if !matches!(cfg, GemmConfig::Sg8 { .. }) {
         return Ok(false);
     }
@@ -620,10 +620,16 @@ pub fn linear_grads_acc(
 ) -> Result<bool> {
     let s = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
     let off = Offsets { a: x.off, b: dy.off, c: grad.off };
-    let planned = if s.k == 0 || s.m <= FEW_ROWS && s.k < LONG_K { None } else { plan_sg8(gpu, &s, off) };
+    let planned =
+        if s.k == 0 || s.m <= FEW_ROWS && s.k < LONG_K { None } else { plan_sg8(gpu, &s, off, texels(x, dy)) };
     let Some((cfg, splits)) = cfg.or(planned) else { return Ok(false) };
     record(gpu, cfg, splits, &s, x, dy, None, Epilogue { act: None, acc: true, bias_row: with_bias }, grad)?;
     Ok(true)
+}
+
+/// Which operands live in read-mostly buffers (fetched as texels by the subgroup kernel).
+fn texels(a: Span, b: Span) -> Texels {
+    Texels { a: a.buf.read_mostly(), b: b.buf.read_mostly() }
 }
 
 /// Records `c = alpha·op(a)·op(b) (+ bias)` with the planned kernel.
@@ -648,6 +654,6 @@ pub fn gemm_act(
     act: Option<Unary>,
     c: Span,
 ) -> Result<()> {
-    let (cfg, splits) = plan(gpu, s, Offsets { a: a.off, b: b.off, c: c.off });
+    let (cfg, splits) = plan_for(gpu, s, Offsets { a: a.off, b: b.off, c: c.off }, texels(a, b));
     gemm_act_with(gpu, cfg, splits, s, a, b, bias, act, c)
 }

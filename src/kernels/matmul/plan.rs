@@ -25,6 +25,30 @@ fn sg8_efficiency(tm: u32, tn4: u32) -> f64 {
     }
 }
 
+/// [`sg8_efficiency`] (same scale) when the kernel fetches its B operand as texels (a
+/// read-mostly weight): B loads then cost little, and fewer tile rows (fewer accumulators, more
+/// B per multiply-add) pay. `ksweep --read-mostly b` at 5120×512×512: TM 32 × 2 vec4 ≈ 66
+/// GFLOP/s, TM 64 ≈ 53, against ≈ 50 for the best buffer tile (two runs agreeing); probes at
+/// 5120×{72, 288}×{288, 72}: TM 16–32 ahead of 64 as well.
+fn sg8_efficiency_texel_b(tm: u32, tn4: u32) -> f64 {
+    match (tm, tn4) {
+        (32, 2) => 1.2,
+        (16, 3) | (64, 2) => 1.05,
+        (32, 3) | (48, 2) => 1.0,
+        _ => sg8_efficiency(tm, tn4),
+    }
+}
+
+/// Which operands of a product live in read-mostly buffers (the parameters), which the
+/// subgroup kernel fetches as texels of their texture mirrors.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Texels {
+    /// A is read-mostly.
+    pub a: bool,
+    /// B is read-mostly.
+    pub b: bool,
+}
+
 /// Number of workgroups the adapter runs at once, for the planner's wave model: the CPU
 /// threads on CPU adapters, a generous constant on GPUs.
 fn parallel_slots(gpu: &Gpu) -> usize {
@@ -38,13 +62,16 @@ fn parallel_slots(gpu: &Gpu) -> usize {
 /// Estimated seconds of one sg8 configuration with `splits` k-splits on an adapter running
 /// `slots` workgroups at once: waves of padded tiles at the tile's measured efficiency (peak
 /// ≈ 25 GFLOP/s per llvmpipe thread), plus the split reduction's traffic (≈ 2 GB/s).
-fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize) -> f64 {
-    let GemmConfig::Sg8 { tm, tn4, .. } = cfg else { return f64::INFINITY };
+fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize, texels: Texels) -> f64 {
+    let GemmConfig::Sg8 { tm, tn4, tc, .. } = cfg else { return f64::INFINITY };
+    // The kernel's B is the product's A when it transposes its output (see the launcher).
+    let efficiency =
+        if if tc { texels.a } else { texels.b } { sg8_efficiency_texel_b(tm, tn4) } else { sg8_efficiency(tm, tn4) };
     let s = &cfg.kernel_shape(s);
     let (bm, bn) = cfg.block();
     let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize) * splits;
     let k_split = s.k.div_ceil(splits).div_ceil(4) * 4;
-    let per_wg = 2.0 * f64::from(bm * bn) * k_split as f64 / (25e9 * sg8_efficiency(tm, tn4));
+    let per_wg = 2.0 * f64::from(bm * bn) * k_split as f64 / (25e9 * efficiency);
     let reduce = if splits > 1 { (splits * s.c_len() * 4) as f64 / 2e9 } else { 0.0 };
     wgs.div_ceil(slots) as f64 * per_wg + reduce
 }
@@ -77,8 +104,14 @@ pub fn few_rows(m: usize) -> GemmConfig {
 /// the subgroup kernel splits across workgroups instead.
 /// Falls back to the general tile kernel when the preferred kernel cannot run the shape.
 pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
+    plan_for(gpu, s, off, Texels::default())
+}
+
+/// [`plan`] for a product whose `texels` operands the subgroup kernel fetches as texels (its
+/// tile efficiencies differ then).
+pub fn plan_for(gpu: &Gpu, s: &GemmShape, off: Offsets, texels: Texels) -> (GemmConfig, usize) {
     if s.m <= FEW_ROWS {
-        let split = if s.k >= LONG_K { plan_sg8(gpu, s, off) } else { None };
+        let split = if s.k >= LONG_K { plan_sg8(gpu, s, off, texels) } else { None };
         return split.unwrap_or((few_rows(s.m), 1));
     }
     let pref = tuning::get(gpu).gemm;
@@ -88,7 +121,7 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
     let wgx = s.n.div_ceil(tn as usize).next_power_of_two().clamp(1, 8) as u32;
     let fallback = GemmConfig::Tile { tm: 4, tn, wgx, wgy: 64 / wgx };
     match pref {
-        GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => plan_sg8(gpu, s, off).unwrap_or((pref, 1)),
+        GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => plan_sg8(gpu, s, off, texels).unwrap_or((pref, 1)),
         GemmConfig::Sg8 { .. } => (fallback, 1),
         other => {
             let cfg = if other.supports(gpu, s, off) { other } else { fallback };
@@ -103,7 +136,7 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
 /// The cheapest subgroup-kernel configuration and k-splits by [`sg8_cost`] (over tile rows
 /// 8–72, 1–3 vec4 column groups, workgroups of 8–64, with or without output transposition),
 /// or `None` when the adapter prefers another kernel or none can run `s`.
-pub(super) fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets) -> Option<(GemmConfig, usize)> {
+pub(super) fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets, texels: Texels) -> Option<(GemmConfig, usize)> {
     if !matches!(tuning::get(gpu).gemm, GemmConfig::Sg8 { .. }) {
         return None;
     }
@@ -117,7 +150,7 @@ pub(super) fn plan_sg8(gpu: &Gpu, s: &GemmShape, off: Offsets) -> Option<(GemmCo
                     continue;
                 }
                 for splits in [1, 2, 4, 8].into_iter().filter(|&x| x == 1 || s.k >= 256 * x) {
-                    let cost = sg8_cost(s, cand, splits, slots);
+                    let cost = sg8_cost(s, cand, splits, slots, texels);
                     if best.is_none_or(|b| cost < b.0) {
                         best = Some((cost, cand, splits));
                     }
