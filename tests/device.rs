@@ -161,6 +161,7 @@ fn texture_mirrors_hold_the_whole_buffer_and_follow_its_writes() {
     for floats in [4, 68, row, row + 64, 3 * row + 1000] {
         let data: Vec<f32> = (0..floats).map(|i| (i as f32) * 0.5 - 7.0).collect();
         let src = gpu.upload(bytemuck::cast_slice(&data)).unwrap();
+        assert!(gpu.mirror_fits(&src));
         let got = through_mirror(gpu, &src, floats / 4);
         same(&got, &data, &format!("{floats} floats through the mirror"));
 
@@ -201,6 +202,7 @@ fn a_mirror_taller_than_the_adapter_allows_is_an_error() {
     }
     let src = gpu.alloc(bytes).unwrap();
     let dst = gpu.alloc(16).unwrap();
+    assert!(!gpu.mirror_fits(&src) && gpu.mirror_fits(&dst));
     let err = vdd::kernels::probe::texture_copy(gpu, 1, &src, &dst).unwrap_err();
     assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
 }

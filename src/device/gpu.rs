@@ -403,6 +403,13 @@ impl Gpu {
         Ok(p)
     }
 
+    /// Whether `buf` can be read through a texture mirror on this adapter (its rows fit the
+    /// adapter's 2-D textures); kernels with a texture binding fail with
+    /// [`Error::LimitExceeded`] otherwise, so launchers with a buffer variant check first.
+    pub fn mirror_fits(&self, buf: &GpuBuffer) -> bool {
+        mirror::check(buf.size(), self.limits.max_texture_dimension_2d).is_ok()
+    }
+
     /// Records a dispatch into the stream.
     ///
     /// # Errors

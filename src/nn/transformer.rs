@@ -244,6 +244,7 @@ impl Gpt {
             || tape.param(self.pos).requires_grad()
             || (tape.training() && dropout > 0.0)
             || !supported(&gpu, s[0], s[1], c.width, c.heads, self.blocks.len())
+            || !gpu.mirror_fits(tape.store().flat().buffer())
         {
             return Ok(None);
         }

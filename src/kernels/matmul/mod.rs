@@ -530,9 +530,9 @@ fn record(
     let (ka, kb) = if cfg.transposes_output() { (b, a) } else { (a, b) };
     // A read-mostly operand (the parameters) is read through its texture mirror by the
     // subgroup kernel (B first: a product has at most one parameter operand in practice).
-    let tex = match cfg {
-        GemmConfig::Sg8 { .. } if kb.buf.read_mostly() => 2,
-        GemmConfig::Sg8 { .. } if ka.buf.read_mostly() => 1,
+    let tex = match (cfg, texels(gpu, ka, kb)) {
+        (GemmConfig::Sg8 { .. }, Texels { b: true, .. }) => 2,
+        (GemmConfig::Sg8 { .. }, Texels { a: true, .. }) => 1,
         _ => 0,
     };
     let (kernel, defines, overrides) = cfg.kernel_and_defines(&ks, bias.is_some(), fused, kernel_ep, tex);
@@ -586,7 +586,7 @@ fn record(
 /// # Errors
 /// Allocation, kernel compilation or dispatch errors.
 pub fn gemm_acc(gpu: &Gpu, s: &GemmShape, a: Span, b: Span, c: Span) -> Result<bool> {
-    let (cfg, splits) = plan_for(gpu, s, Offsets { a: a.off, b: b.off, c: c.off }, texels(a, b));
+    let (cfg, splits) = plan_for(gpu, s, Offsets { a: a.off, b: b.off, c: c.off }, texels(gpu, a, b));
     if !matches!(cfg, GemmConfig::Sg8 { .. }) {
         return Ok(false);
     }
@@ -621,15 +621,17 @@ pub fn linear_grads_acc(
     let s = GemmShape { trans_a: true, ..GemmShape::new(fan_in, fan_out, rows) };
     let off = Offsets { a: x.off, b: dy.off, c: grad.off };
     let planned =
-        if s.k == 0 || s.m <= FEW_ROWS && s.k < LONG_K { None } else { plan_sg8(gpu, &s, off, texels(x, dy)) };
+        if s.k == 0 || s.m <= FEW_ROWS && s.k < LONG_K { None } else { plan_sg8(gpu, &s, off, texels(gpu, x, dy)) };
     let Some((cfg, splits)) = cfg.or(planned) else { return Ok(false) };
     record(gpu, cfg, splits, &s, x, dy, None, Epilogue { act: None, acc: true, bias_row: with_bias }, grad)?;
     Ok(true)
 }
 
-/// Which operands live in read-mostly buffers (fetched as texels by the subgroup kernel).
-fn texels(a: Span, b: Span) -> Texels {
-    Texels { a: a.buf.read_mostly(), b: b.buf.read_mostly() }
+/// Which operands live in read-mostly buffers whose texture mirrors fit the adapter (fetched as
+/// texels by the subgroup kernel).
+fn texels(gpu: &Gpu, a: Span, b: Span) -> Texels {
+    let texel = |x: Span| x.buf.read_mostly() && gpu.mirror_fits(x.buf);
+    Texels { a: texel(a), b: texel(b) }
 }
 
 /// Records `c = alpha·op(a)·op(b) (+ bias)` with the planned kernel.
@@ -654,6 +656,6 @@ pub fn gemm_act(
     act: Option<Unary>,
     c: Span,
 ) -> Result<()> {
-    let (cfg, splits) = plan_for(gpu, s, Offsets { a: a.off, b: b.off, c: c.off }, texels(a, b));
+    let (cfg, splits) = plan_for(gpu, s, Offsets { a: a.off, b: b.off, c: c.off }, texels(gpu, a, b));
     gemm_act_with(gpu, cfg, splits, s, a, b, bias, act, c)
 }
