@@ -125,21 +125,23 @@ impl Stream {
     /// Texture bindings get their buffer's mirror, refreshed first by a recorded copy if the
     /// buffer was written since its last copy; read-write bindings count as writes.
     pub(crate) fn dispatch(&mut self, device: &wgpu::Device, d: &Dispatch) {
-        let views: Vec<Option<wgpu::TextureView>> = d
+        // (binding, mirror) of the texture bindings only: no allocation for the usual dispatch.
+        let views: Vec<(usize, wgpu::TextureView)> = d
             .buffers
             .iter()
             .zip(&d.pipeline.access)
-            .map(|(b, a)| (*a == Access::Texture).then(|| mirror::view(device, b, || self.encoder(device))))
+            .enumerate()
+            .filter(|(_, (_, a))| **a == Access::Texture)
+            .map(|(i, (b, _))| (i, mirror::view(device, b, || self.encoder(device))))
             .collect();
         let mut entries: Vec<wgpu::BindGroupEntry> = d
             .buffers
             .iter()
-            .zip(&views)
             .enumerate()
-            .map(|(i, (b, v))| wgpu::BindGroupEntry {
+            .map(|(i, b)| wgpu::BindGroupEntry {
                 binding: i as u32,
-                resource: match v {
-                    Some(v) => wgpu::BindingResource::TextureView(v),
+                resource: match views.iter().find(|(j, _)| *j == i) {
+                    Some((_, v)) => wgpu::BindingResource::TextureView(v),
                     None => b.raw().as_entire_binding(),
                 },
             })

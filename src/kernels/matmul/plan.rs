@@ -65,8 +65,8 @@ fn parallel_slots(gpu: &Gpu) -> usize {
 fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize, texels: Texels) -> f64 {
     let GemmConfig::Sg8 { tm, tn4, tc, .. } = cfg else { return f64::INFINITY };
     // The kernel's B is the product's A when it transposes its output (see the launcher).
-    let efficiency =
-        if if tc { texels.a } else { texels.b } { sg8_efficiency_texel_b(tm, tn4) } else { sg8_efficiency(tm, tn4) };
+    let kernel_b_texels = if tc { texels.a } else { texels.b };
+    let efficiency = if kernel_b_texels { sg8_efficiency_texel_b(tm, tn4) } else { sg8_efficiency(tm, tn4) };
     let s = &cfg.kernel_shape(s);
     let (bm, bn) = cfg.block();
     let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize) * splits;
