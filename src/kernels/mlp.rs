@@ -2,7 +2,8 @@
 
 use super::elementwise::Span;
 use super::{
-    grid, launch, shader, subgroups_of_8, Cost, Kernel, Source, ENTRY_PLAIN, ENTRY_SG, LINEAR_TEXTURE, R, T, W,
+    grid, launch, plain_or_sg, shader, subgroups_of_8, Cost, Kernel, Source, ENTRY_PLAIN, ENTRY_SG, LINEAR_TEXTURE, R,
+    T, W,
 };
 use crate::cpu::mlp_chain::{ChainOp, ChainPlan, Slot};
 use crate::device::Gpu;
@@ -212,9 +213,7 @@ pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch: Spa
 /// Those of [`chain_infer`], and [`Error::InvalidArgument`] for `share` on an adapter without
 /// subgroups of at least 8.
 pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch: Span, share: bool) -> Result<()> {
-    if share && !subgroups_of_8(gpu) {
-        return Err(Error::invalid("chain_infer", "the subgroup kernel needs subgroups of at least 8"));
-    }
+    let kernel = plain_or_sg(gpu, "chain_infer", share, &CHAIN_INFER, &CHAIN_INFER_SG)?;
     if !supported(gpu, p) {
         return Err(Error::invalid(
             "chain_infer",
@@ -272,7 +271,6 @@ pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch
     let cost = Cost { flops: flops * p.rows as f64, bytes };
     let defines = [("SCR", scratch_define(p) as u32), ("OP", 0)];
     let buffers = [x.buf, w.buf, y.buf, xch.buf];
-    let kernel = if share { &CHAIN_INFER_SG } else { &CHAIN_INFER };
     let run = |params: &Params, groups: usize, cost: Cost| {
         launch(gpu, kernel, &defines, &[("WG", f64::from(WG))], &buffers, params, grid(u(groups)?), cost)
     };

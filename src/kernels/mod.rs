@@ -26,7 +26,7 @@ pub mod transformer;
 pub mod tuning;
 
 use crate::device::{Access, Dispatch, Gpu, GpuBuffer, PipelineSpecOwned};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use bytemuck::Pod;
 use std::fmt::Write;
 
@@ -194,6 +194,26 @@ pub fn grid_for(n: usize, wg: u32) -> [u32; 3] {
 pub fn subgroups_of_8(gpu: &Gpu) -> bool {
     let info = gpu.info();
     gpu.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8 && info.subgroup_min_size % 8 == 0
+}
+
+/// The kernel of a plain / subgroup pair (`run(wid, nwg, li, sg)` kernels with
+/// [`ENTRY_PLAIN`] / [`ENTRY_SG`]) that `share` picks.
+///
+/// # Errors
+/// [`Error::InvalidArgument`] (naming `op`) for the subgroup kernel on an adapter without
+/// [`subgroups_of_8`].
+pub(crate) fn plain_or_sg<'k>(
+    gpu: &Gpu,
+    op: &'static str,
+    share: bool,
+    plain: &'k Kernel,
+    sg: &'k Kernel,
+) -> Result<&'k Kernel> {
+    match share {
+        false => Ok(plain),
+        true if subgroups_of_8(gpu) => Ok(sg),
+        true => Err(Error::invalid(op, "the subgroup kernel needs subgroups of at least 8")),
+    }
 }
 
 /// Storage access shorthands for kernel tables.

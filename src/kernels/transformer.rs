@@ -1,7 +1,9 @@
 //! Launcher of `shaders/transformer/`: a whole minGPT stack for inference in one dispatch.
 
 use super::elementwise::Span;
-use super::{grid, launch, shader, subgroups_of_8, Cost, Kernel, ENTRY_PLAIN, ENTRY_SG, LINEAR_TEXTURE, R, T, W};
+use super::{
+    grid, launch, plain_or_sg, shader, subgroups_of_8, Cost, Kernel, ENTRY_PLAIN, ENTRY_SG, LINEAR_TEXTURE, R, T, W,
+};
 use crate::cpu::transformer::GptPlan;
 use crate::device::Gpu;
 use crate::error::{Error, Result};
@@ -99,9 +101,7 @@ pub fn gpt_infer(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span) -> Result<()
 /// Those of [`gpt_infer`], and [`Error::InvalidArgument`] for `share` on an adapter without
 /// subgroups of at least 8.
 pub fn gpt_infer_with(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span, share: bool) -> Result<()> {
-    if share && !subgroups_of_8(gpu) {
-        return Err(Error::invalid("gpt_infer", "the subgroup kernel needs subgroups of at least 8"));
-    }
+    let kernel = plain_or_sg(gpu, "gpt_infer", share, &GPT_INFER, &GPT_INFER_SG)?;
     if !supported(gpu, p.batch, p.tokens, p.width, p.heads, p.blocks.len()) {
         return Err(Error::invalid(
             "gpt_infer",
@@ -153,6 +153,5 @@ pub fn gpt_infer_with(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span, share: 
         flops: p.blocks.len() as f64 * ((p.batch * p.tokens) as f64 * per_row + attn),
         bytes: (8 * p.len() + 4 * p.blocks.len() * (12 * p.width * p.width + 13 * p.width)) as f64,
     };
-    let kernel = if share { &GPT_INFER_SG } else { &GPT_INFER };
     launch(gpu, kernel, &defines, &[("WG", f64::from(WG))], &[x.buf, w.buf, y.buf], &params, grid(p.batch as u32), cost)
 }
