@@ -323,3 +323,22 @@ fn planner_takes_fewer_tile_rows_when_b_is_fetched_as_texels() {
     assert_eq!((t_tex, tn4, tc), (32, 2, false), "texel-B plan {tex}");
     assert!(t_buf > t_tex, "buffer plan {buf}");
 }
+
+/// A weight gradient over a long batch (Aᵀ·B, k = 5120, 21 MiB of operands) runs split-K, so
+/// each layer of tiles streams a slice that stays in cache; a square product whose operands fit
+/// (1024³, 8 MiB) and the same product without the transposed A run in one layer.
+#[test]
+fn planner_splits_long_transposed_a_products_that_outgrow_the_caches() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap();
+    let dw = GemmShape { trans_a: true, ..GemmShape::new(512, 512, 5120) };
+    let (cfg, splits) = plan(gpu, &dw, Offsets::default());
+    if !matches!(cfg, GemmConfig::Sg8 { .. }) {
+        eprintln!("this adapter prefers another GEMM kernel ({cfg}); nothing to check");
+        return;
+    }
+    assert!(splits >= 4, "{cfg} with {splits} splits for {dw:?}");
+    let square = GemmShape { trans_a: true, ..GemmShape::new(1024, 1024, 1024) };
+    assert_eq!(plan(gpu, &square, Offsets::default()).1, 1, "{square:?}");
+    assert_eq!(plan(gpu, &GemmShape::new(512, 512, 5120), Offsets::default()).1, 1, "plain A");
+}

@@ -39,6 +39,18 @@ fn sg8_efficiency_texel_b(tm: u32, tn4: u32) -> f64 {
     }
 }
 
+/// Operand bytes one layer of k-split tiles may stream before a kernel reading its A transposed
+/// slows down: such a kernel walks 4 strided k-rows of its A panel per step (the weight
+/// gradients Xᵀ·dY over a batch), and once the operands of a layer outgrow the caches every
+/// step waits on memory. `ksweep gemm --m 512 --n 512 --k 5120 --trans-a --splits 1,4`
+/// (21 MiB of operands): 29–41 GFLOP/s in one layer, 44–50 in four (reduction included);
+/// at 1024³ (8 MiB) one layer runs at full speed (48–51).
+const STREAM_BYTES: usize = 8 << 20;
+
+/// Tile efficiency left to a transposed-A kernel whose layers stream more than
+/// [`STREAM_BYTES`] (the measurements above: ≈ 32 against ≈ 48 GFLOP/s).
+const STREAM_PENALTY: f64 = 0.65;
+
 /// Which operands of a product live in read-mostly buffers (the parameters), which the
 /// subgroup kernel fetches as texels of their texture mirrors.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -61,13 +73,16 @@ fn parallel_slots(gpu: &Gpu) -> usize {
 
 /// Estimated seconds of one sg8 configuration with `splits` k-splits on an adapter running
 /// `slots` workgroups at once: waves of padded tiles at the tile's measured efficiency (peak
-/// ≈ 25 GFLOP/s per llvmpipe thread), plus the split reduction's traffic (≈ 2 GB/s).
+/// ≈ 25 GFLOP/s per llvmpipe thread; lower for a transposed A streamed from memory, see
+/// [`STREAM_BYTES`]), plus the split reduction's traffic (≈ 2 GB/s).
 fn sg8_cost(s: &GemmShape, cfg: GemmConfig, splits: usize, slots: usize, texels: Texels) -> f64 {
     let GemmConfig::Sg8 { tm, tn4, tc, .. } = cfg else { return f64::INFINITY };
     // The kernel's B is the product's A when it transposes its output (see the launcher).
     let kernel_b_texels = if tc { texels.a } else { texels.b };
     let efficiency = if kernel_b_texels { sg8_efficiency_texel_b(tm, tn4) } else { sg8_efficiency(tm, tn4) };
     let s = &cfg.kernel_shape(s);
+    let streamed = 4 * (s.a_len() + s.b_len()) / splits;
+    let efficiency = if s.trans_a && streamed > STREAM_BYTES { efficiency * STREAM_PENALTY } else { efficiency };
     let (bm, bn) = cfg.block();
     let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize) * splits;
     let k_split = s.k.div_ceil(splits).div_ceil(4) * 4;

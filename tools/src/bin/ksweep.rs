@@ -48,6 +48,11 @@ enum Op {
         /// read it through its texture mirror do).
         #[arg(long, value_parser = ["a", "b"])]
         read_mostly: Option<String>,
+        /// K-split counts to try for every variant (comma-separated): each split product runs
+        /// `splits` workgroup layers over slices of k, then sums them (a long k streams less
+        /// data per layer, so the layer's tiles share it in cache).
+        #[arg(long, value_delimiter = ',', default_value = "1")]
+        splits: Vec<usize>,
         /// Timed runs per variant (median reported).
         #[arg(long, default_value_t = 5)]
         reps: usize,
@@ -90,6 +95,7 @@ fn candidates() -> Vec<GemmConfig> {
 struct Row {
     config: String,
     kernel: GemmConfig,
+    splits: usize,
     ms: f64,
     gflops: f64,
     max_abs_err: f64,
@@ -99,13 +105,14 @@ struct Row {
 struct Sweep<'a> {
     filter: Option<&'a str>,
     read_mostly: Option<&'a str>,
+    splits: &'a [usize],
     reps: usize,
     save: bool,
     json: bool,
 }
 
 fn sweep_gemm(dev: &Device, s: GemmShape, o: Sweep) -> Result<()> {
-    let Sweep { filter, read_mostly, reps, save, json } = o;
+    let Sweep { filter, read_mostly, splits, reps, save, json } = o;
     let gpu: &Gpu = dev.as_gpu().expect("a GPU device");
     let mut seed = 0x2545_F491_4F6C_DD1Du64;
     let mut rnd = |n: usize| -> Vec<f32> {
@@ -141,16 +148,16 @@ fn sweep_gemm(dev: &Device, s: GemmShape, o: Sweep) -> Result<()> {
         gpu.info().name
     );
     eprintln!("{:<28} {:>12} {:>10} {:>10}", "variant", "max |err|", "ms", "GFLOP/s");
-    for cfg in candidates() {
-        let name = cfg.to_string();
+    for (cfg, split) in candidates().into_iter().flat_map(|c| splits.iter().map(move |&k| (c, k))) {
+        let name = if split > 1 { format!("{cfg} k/{split}") } else { cfg.to_string() };
         if filter.is_some_and(|f| !name.starts_with(f)) || !cfg.supports(gpu, &s, Offsets::default()) {
             continue;
         }
-        let got = ops::gemm_with(cfg, 1, &s, &at, &bt, None)?.to_vec()?;
+        let got = ops::gemm_with(cfg, split, &s, &at, &bt, None)?.to_vec()?;
         let err = got.iter().zip(&want).map(|(x, y)| f64::from((x - y).abs())).fold(0.0, f64::max);
         let valid = err.is_finite() && err <= tol;
         let secs = tools::median_secs(reps, || {
-            let c = ops::gemm_with(cfg, 1, &s, &at, &bt, None)?;
+            let c = ops::gemm_with(cfg, split, &s, &at, &bt, None)?;
             drop(c);
             Ok(gpu.sync()?)
         })?;
@@ -160,7 +167,7 @@ fn sweep_gemm(dev: &Device, s: GemmShape, o: Sweep) -> Result<()> {
             secs * 1e3,
             if valid { "" } else { "  INVALID" }
         );
-        rows.push(Row { config: name, kernel: cfg, ms: secs * 1e3, gflops, max_abs_err: err, valid });
+        rows.push(Row { config: name, kernel: cfg, splits: split, ms: secs * 1e3, gflops, max_abs_err: err, valid });
     }
     let Some(best) = rows.iter().filter(|r| r.valid).max_by(|x, y| x.gflops.total_cmp(&y.gflops)) else {
         bail!("no valid GEMM variant for this shape");
@@ -175,7 +182,7 @@ fn sweep_gemm(dev: &Device, s: GemmShape, o: Sweep) -> Result<()> {
         100.0 * fraction,
         peak.gflops
     );
-    let saved = if save && invalid.is_empty() {
+    let saved = if save && invalid.is_empty() && best.splits == 1 {
         let t = Tuning {
             gemm: best.kernel,
             source: format!("ksweep gemm {}x{}x{}: {:.1} GFLOP/s", s.m, s.n, s.k, best.gflops),
@@ -206,7 +213,7 @@ fn sweep_gemm(dev: &Device, s: GemmShape, o: Sweep) -> Result<()> {
 
 fn main() -> Result<()> {
     match Args::parse().op {
-        Op::Gemm { m, n, k, batch, trans_a, trans_b, kernel, read_mostly, reps, no_save, json } => {
+        Op::Gemm { m, n, k, batch, trans_a, trans_b, kernel, read_mostly, splits, reps, no_save, json } => {
             let dev = Device::Gpu(tools::open_gpu()?);
             let s = GemmShape {
                 batch,
@@ -219,8 +226,14 @@ fn main() -> Result<()> {
                 batch_stride_b: k * n,
                 alpha: 1.0,
             };
-            let o =
-                Sweep { filter: kernel.as_deref(), read_mostly: read_mostly.as_deref(), reps, save: !no_save, json };
+            let o = Sweep {
+                filter: kernel.as_deref(),
+                read_mostly: read_mostly.as_deref(),
+                splits: &splits,
+                reps,
+                save: !no_save,
+                json,
+            };
             sweep_gemm(&dev, s, o)
         }
     }
