@@ -42,7 +42,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
         var acc: array<V, HDV>;
         var m = NEG_INF;
         var l = 0.0;
-        for (var j = 0u; j <= i; j++) {
+        // A constant trip count (the causal bound tested inside) lets the loop unroll, so kk and
+        // vv are indexed by constants (a bound j ≤ i would send them to scratch memory).
+        for (var j = 0u; j < NT; j++) {
+            if (j > i) {
+                continue;
+            }
             var s = 0.0;
             for (var d = 0u; d < HDV; d++) { s += vsum(qv[d] * kk[j][d]); }
             s *= p.scale;
