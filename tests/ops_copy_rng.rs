@@ -10,32 +10,58 @@ fn both(g: &Device, v: &[f32], shape: &[usize]) -> (Tensor, Tensor) {
     (Tensor::from_slice(g, v, shape).unwrap(), Tensor::from_slice(&Device::Cpu, v, shape).unwrap())
 }
 
+/// Slices, concats, permutes and their backward passes, on a block whose last axis has 2
+/// elements (scalar kernel) and one whose last axis has 8 (the vec4 kernel wherever the last
+/// axis stays contiguous and 4-aligned, the scalar one elsewhere).
 #[test]
 fn permute_slice_concat_match_cpu() {
     let Some(g) = gpu() else { return };
     let mut rng = Rng::new(51);
-    let shape = [3, 5, 7, 2];
-    let x = rng.vec(shape.iter().product(), -1.0, 1.0);
-    let (xg, xc) = both(&g.dev, &x, &shape);
-    for perm in [[0, 1, 2, 3], [3, 2, 1, 0], [0, 2, 1, 3], [1, 0, 3, 2]] {
-        let (a, b) = (ops::permute(&xg, &perm).unwrap(), ops::permute(&xc, &perm).unwrap());
-        assert_eq!(a.shape(), b.shape());
-        assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap(), "permute {perm:?}");
+    for last in [2, 8] {
+        let shape = [3, 5, 7, last];
+        let x = rng.vec(shape.iter().product(), -1.0, 1.0);
+        let (xg, xc) = both(&g.dev, &x, &shape);
+        for perm in [[0, 1, 2, 3], [3, 2, 1, 0], [0, 2, 1, 3], [1, 0, 3, 2]] {
+            let (a, b) = (ops::permute(&xg, &perm).unwrap(), ops::permute(&xc, &perm).unwrap());
+            assert_eq!(a.shape(), b.shape());
+            assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap(), "permute {perm:?} of {shape:?}");
+        }
+        for (dim, s, e) in [(0, 1, 3), (1, 0, 5), (2, 3, 4), (3, 1, 2), (2, 0, 0), (3, 0, last / 2), (3, 1, last)] {
+            let (a, b) = (ops::slice(&xg, dim, s, e).unwrap(), ops::slice(&xc, dim, s, e).unwrap());
+            assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap(), "slice {dim} {s}..{e} of {shape:?}");
+            let (ga, gb) = (ops::slice_bwd(&a, &shape, dim, s).unwrap(), ops::slice_bwd(&b, &shape, dim, s).unwrap());
+            assert_eq!(ga.to_vec().unwrap(), gb.to_vec().unwrap(), "slice_bwd {dim} {s}..{e} of {shape:?}");
+        }
+        let y = rng.vec(3 * 2 * 7 * last, -1.0, 1.0);
+        let (yg, yc) = both(&g.dev, &y, &[3, 2, 7, last]);
+        let (a, b) = (ops::concat(&[&xg, &yg, &xg], 1).unwrap(), ops::concat(&[&xc, &yc, &xc], 1).unwrap());
+        assert_eq!(a.shape(), &[3, 12, 7, last]);
+        assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap(), "concat of {shape:?}");
+        // A view with an offset (aligned to 4 elements or not) copies from the right place.
+        let row = 5 * 7 * last;
+        for r in [1, 2] {
+            let v = xg.view_range(r, r + 1).unwrap();
+            assert_eq!(ops::copy(&v).unwrap().to_vec().unwrap(), x[r * row..][..row].to_vec(), "view {r}");
+        }
     }
-    for (dim, s, e) in [(0, 1, 3), (1, 0, 5), (2, 3, 4), (3, 1, 2), (2, 0, 0)] {
-        let (a, b) = (ops::slice(&xg, dim, s, e).unwrap(), ops::slice(&xc, dim, s, e).unwrap());
-        assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap(), "slice {dim} {s}..{e}");
-        let (ga, gb) = (ops::slice_bwd(&a, &shape, dim, s).unwrap(), ops::slice_bwd(&b, &shape, dim, s).unwrap());
-        assert_eq!(ga.to_vec().unwrap(), gb.to_vec().unwrap(), "slice_bwd {dim} {s}..{e}");
-    }
-    let y = rng.vec(3 * 2 * 7 * 2, -1.0, 1.0);
-    let (yg, yc) = both(&g.dev, &y, &[3, 2, 7, 2]);
-    let (a, b) = (ops::concat(&[&xg, &yg, &xg], 1).unwrap(), ops::concat(&[&xc, &yc, &xc], 1).unwrap());
-    assert_eq!(a.shape(), &[3, 12, 7, 2]);
-    assert_eq!(a.to_vec().unwrap(), b.to_vec().unwrap(), "concat");
-    // A view with an offset copies from the right place.
-    let v = xg.view_range(1, 2).unwrap();
-    assert_eq!(ops::copy(&v).unwrap().to_vec().unwrap(), x[70..140].to_vec());
+}
+
+/// Copies that keep a contiguous, 4-aligned last axis run the vec4 kernel; others the scalar one.
+#[test]
+fn strided_copies_take_the_vec4_kernel_when_aligned() {
+    let Some(g) = gpu() else { return };
+    let gpu = g.dev.as_gpu().unwrap();
+    let x = Tensor::from_slice(&g.dev, &Rng::new(53).vec(3 * 5 * 8, -1.0, 1.0), &[3, 5, 8]).unwrap();
+    let kernels = |f: &dyn Fn() -> Tensor| {
+        g.dev.sync().unwrap();
+        gpu.start_profiling().unwrap();
+        drop(f());
+        gpu.stop_profiling().unwrap().into_iter().map(|t| t.label).collect::<Vec<_>>()
+    };
+    assert_eq!(kernels(&|| ops::permute(&x, &[1, 0, 2]).unwrap()), ["copy/copy_strided_vec4.wgsl:main"]);
+    assert_eq!(kernels(&|| ops::slice(&x, 2, 4, 8).unwrap()), ["copy/copy_strided_vec4.wgsl:main"]);
+    assert_eq!(kernels(&|| ops::slice(&x, 2, 1, 5).unwrap()), ["copy/copy_strided.wgsl:main"]);
+    assert_eq!(kernels(&|| ops::permute(&x, &[0, 2, 1]).unwrap()), ["copy/copy_strided.wgsl:main"]);
 }
 
 #[test]

@@ -3,6 +3,8 @@
 // This one kernel implements slice, concat, transpose/permute and the contiguous copies
 // behind reshapes of views, and (with ACC) their backward passes.
 //
+// Index decomposition: strided_index.wgsl. Blocks with a contiguous, 4-aligned last axis run
+// copy_strided_vec4.wgsl instead.
 // Dispatch: kernels::grid_for(Π dims, WG) — one invocation per element, in row-major order
 // of dims (so a contiguous destination is written contiguously).
 // CPU twin: cpu::copy::copy_strided.
@@ -22,15 +24,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (e >= p.n) {
         return;
     }
-    var rem = e;
-    var si = p.s_off;
-    var di = p.d_off;
-    for (var d = 3; d >= 0; d--) {
-        let idx = rem % p.dims[d];
-        rem = rem / p.dims[d];
-        si += idx * p.ss[d];
-        di += idx * p.ds[d];
-    }
+    let at = strided_at(e, p.dims, p.ss, p.ds);
+    let si = p.s_off + at.x;
+    let di = p.d_off + at.y;
     if (ACC == 1u) {
         dst[di] += src[si];
     } else {

@@ -1,16 +1,27 @@
 //! Launchers of `shaders/copy/`: strided copies and row gathers.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Cost, Kernel, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W};
 use crate::cpu::copy::{Strided, COPY_RANK};
 use crate::device::{Gpu, GpuBuffer};
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
+const STRIDED_INDEX: Source = shader!("copy/strided_index.wgsl");
+
 /// Strided block copy (`ACC` 0) or accumulation (`ACC` 1).
 pub const COPY_STRIDED: Kernel = Kernel {
     source: shader!("copy/copy_strided.wgsl"),
-    includes: &[],
+    includes: &[STRIDED_INDEX],
+    entry: "main",
+    storage: &[R, W],
+    variants: &[&[("ACC", 0)], &[("ACC", 1)]],
+};
+/// [`COPY_STRIDED`] one vec4 per invocation, for blocks with a contiguous, 4-aligned last
+/// axis ([`vec4_layout`]).
+pub const COPY_STRIDED_VEC4: Kernel = Kernel {
+    source: shader!("copy/copy_strided_vec4.wgsl"),
+    includes: &[STRIDED_INDEX],
     entry: "main",
     storage: &[R, W],
     variants: &[&[("ACC", 0)], &[("ACC", 1)]],
@@ -33,7 +44,7 @@ pub const GATHER_ROWS_BWD: Kernel = Kernel {
 };
 
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[COPY_STRIDED, GATHER_ROWS, GATHER_ROWS_BWD];
+pub const KERNELS: &[Kernel] = &[COPY_STRIDED, COPY_STRIDED_VEC4, GATHER_ROWS, GATHER_ROWS_BWD];
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -47,8 +58,31 @@ struct CopyParams {
     pad: u32,
 }
 
+/// The copy's parameters in vec4 units, when [`COPY_STRIDED_VEC4`] can run it: the last axis
+/// contiguous in both layouts with a length divisible by 4, every other stride and both
+/// (absolute) offsets divisible by 4.
+fn vec4_layout(p: &CopyParams) -> Option<CopyParams> {
+    let aligned = p.dims[3] % 4 == 0
+        && p.ss[3] == 1
+        && p.ds[3] == 1
+        && p.ss[..3].iter().chain(&p.ds[..3]).all(|s| s % 4 == 0)
+        && p.s_off % 4 == 0
+        && p.d_off % 4 == 0;
+    let div = |v: [u32; 4]| [v[0] / 4, v[1] / 4, v[2] / 4, 1];
+    aligned.then(|| CopyParams {
+        dims: [p.dims[0], p.dims[1], p.dims[2], p.dims[3] / 4],
+        ss: div(p.ss),
+        ds: div(p.ds),
+        n: p.n / 4,
+        s_off: p.s_off / 4,
+        d_off: p.d_off / 4,
+        pad: 0,
+    })
+}
+
 /// Records `dst (+)= src` over the 4-D block `dims` with the given strided layouts (element
-/// offsets are relative to the spans).
+/// offsets are relative to the spans): one vec4 per invocation when the layouts allow
+/// ([`COPY_STRIDED_VEC4`]), else one element.
 ///
 /// # Errors
 /// Kernel compilation or dispatch errors.
@@ -62,23 +96,36 @@ pub fn copy_strided(
     accumulate: bool,
 ) -> Result<()> {
     let n: usize = dims.iter().product();
+    // Axes of length 1 move to the front (they select nothing), so the last axis is the
+    // innermost that varies: a slice of the last axis, framed as [outer, extent, 1], runs
+    // along its extent.
+    let (mut fd, mut fs, mut fds) = ([1u32; COPY_RANK], [0u32; COPY_RANK], [0u32; COPY_RANK]);
+    let mut at = COPY_RANK;
+    for i in (0..COPY_RANK).rev().filter(|&i| dims[i] > 1) {
+        at -= 1;
+        (fd[at], fs[at], fds[at]) = (dims[i] as u32, s.strides[i] as u32, d.strides[i] as u32);
+    }
     let p = CopyParams {
-        dims: dims.map(|x| x as u32),
-        ss: s.strides.map(|x| x as u32),
-        ds: d.strides.map(|x| x as u32),
+        dims: fd,
+        ss: fs,
+        ds: fds,
         n: n as u32,
         s_off: src.off + s.offset as u32,
         d_off: dst.off + d.offset as u32,
         pad: 0,
     };
+    let (kernel, p) = match vec4_layout(&p) {
+        Some(p4) => (&COPY_STRIDED_VEC4, p4),
+        None => (&COPY_STRIDED, p),
+    };
     launch(
         gpu,
-        &COPY_STRIDED,
+        kernel,
         &[("ACC", u32::from(accumulate))],
         &[],
         &[src.buf, dst.buf],
         &p,
-        grid_for(n, 256),
+        grid_for(p.n as usize, 256),
         Cost::elems(n, if accumulate { 3 } else { 2 }, if accumulate { 1.0 } else { 0.0 }),
     )
 }
