@@ -2,6 +2,7 @@
 //   g = dy·γ, x̂ = (x − μ)·rstd, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
 //
 // Layout: x, dy, dx [rows, n4] vec4; gamma [n4] vec4; stats [mean; rstd] f32.
+// Define N4: the fixed row width in vec4s, or 0 (p.n4), as in layer_norm_vec4.wgsl.
 // Dispatch: kernels::grid_for(rows, WG) — one invocation per row.
 // CPU twin: cpu::layer_norm::layer_norm_bwd (dx part).
 
@@ -25,21 +26,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let mu = stats[p.s_off + r];
     let rs = stats[p.s_off + p.rows + r];
-    let xb = p.x_off4 + r * p.n4;
-    let gb = p.dy_off4 + r * p.n4;
+    let n4 = select(p.n4, N4, N4 > 0u);
+    let xb = p.x_off4 + r * n4;
+    let gb = p.dy_off4 + r * n4;
+    // With a fixed width, dy·γ and x − μ of the row are kept from the first pass for the second
+    // (same expressions, so the same results, as the rows read twice).
+    var gs: array<vec4<f32>, max(N4, 1u)>;
+    var xs: array<vec4<f32>, max(N4, 1u)>;
     var sg = vec4<f32>(0.0);
     var sgx = vec4<f32>(0.0);
-    for (var i = 0u; i < p.n4; i++) {
+    for (var i = 0u; i < n4; i++) {
         let g = dy[gb + i] * gamma[p.g_off4 + i];
+        let xc = x[xb + i] - mu;
+        if (N4 > 0u) {
+            gs[i] = g;
+            xs[i] = xc;
+        }
         sg += g;
-        sgx += g * (x[xb + i] - mu) * rs;
+        sgx += g * xc * rs;
     }
-    let n = f32(4u * p.n4);
+    let n = f32(4u * n4);
     let mg = (sg.x + sg.y + sg.z + sg.w) / n;
     let mgx = (sgx.x + sgx.y + sgx.z + sgx.w) / n;
-    let db = p.dx_off4 + r * p.n4;
-    for (var i = 0u; i < p.n4; i++) {
-        let xh = (x[xb + i] - mu) * rs;
-        dx[db + i] = rs * (dy[gb + i] * gamma[p.g_off4 + i] - mg - xh * mgx);
+    let db = p.dx_off4 + r * n4;
+    for (var i = 0u; i < n4; i++) {
+        var g: vec4<f32>;
+        var xc: vec4<f32>;
+        if (N4 > 0u) {
+            g = gs[i];
+            xc = xs[i];
+        } else {
+            g = dy[gb + i] * gamma[p.g_off4 + i];
+            xc = x[xb + i] - mu;
+        }
+        let xh = xc * rs;
+        dx[db + i] = rs * (g - mg - xh * mgx);
     }
 }

@@ -2,6 +2,10 @@
 // rows as vec4s, for rows whose width and offsets are multiples of 4.
 //
 // Layout: x, y [rows, n4] vec4; gamma, beta [n4] vec4; stats = [mean (rows), rstd (rows)] f32.
+// Define N4: the row width in vec4s when the launcher fixes it (widths up to MAX_FIXED_N4 in
+// kernels::layer_norm: the loops unroll and the row is loaded once, into registers, instead of
+// once per pass — per-lane storage loads dominate on CPU adapters), or 0 (width p.n4, rows
+// read per pass).
 // Dispatch: kernels::grid_for(rows, WG) — one invocation per row.
 // CPU twin: cpu::layer_norm::layer_norm.
 
@@ -23,22 +27,40 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     if (r >= p.rows) {
         return;
     }
-    let xb = p.x_off4 + r * p.n4;
-    let n = f32(4u * p.n4);
+    let n4 = select(p.n4, N4, N4 > 0u);
+    let xb = p.x_off4 + r * n4;
+    let n = f32(4u * n4);
+    var xs: array<vec4<f32>, max(N4, 1u)>;
     var s = vec4<f32>(0.0);
-    for (var i = 0u; i < p.n4; i++) {
-        s += x[xb + i];
+    for (var i = 0u; i < n4; i++) {
+        let v = x[xb + i];
+        if (N4 > 0u) {
+            xs[i] = v;
+        }
+        s += v;
     }
     let mu = (s.x + s.y + s.z + s.w) / n;
     var v = vec4<f32>(0.0);
-    for (var i = 0u; i < p.n4; i++) {
-        let d = x[xb + i] - mu;
+    for (var i = 0u; i < n4; i++) {
+        var xi: vec4<f32>;
+        if (N4 > 0u) {
+            xi = xs[i];
+        } else {
+            xi = x[xb + i];
+        }
+        let d = xi - mu;
         v += d * d;
     }
     let rs = 1.0 / sqrt((v.x + v.y + v.z + v.w) / n + p.eps);
-    let yb = p.y_off4 + r * p.n4;
-    for (var i = 0u; i < p.n4; i++) {
-        y[yb + i] = (x[xb + i] - mu) * rs * gamma[p.g_off4 + i] + beta[p.b_off4 + i];
+    let yb = p.y_off4 + r * n4;
+    for (var i = 0u; i < n4; i++) {
+        var xi: vec4<f32>;
+        if (N4 > 0u) {
+            xi = xs[i];
+        } else {
+            xi = x[xb + i];
+        }
+        y[yb + i] = (xi - mu) * rs * gamma[p.g_off4 + i] + beta[p.b_off4 + i];
     }
     stats[p.s_off + r] = mu;
     stats[p.s_off + p.rows + r] = rs;
