@@ -182,10 +182,13 @@ fn sweep_gemm(dev: &Device, s: GemmShape, o: Sweep) -> Result<()> {
         100.0 * fraction,
         peak.gflops
     );
-    let saved = if save && invalid.is_empty() && best.splits == 1 {
+    // The tuning cache holds a kernel configuration; the planner chooses k-splits per product,
+    // so the best unsplit variant is remembered.
+    let unsplit = rows.iter().filter(|r| r.valid && r.splits == 1).max_by(|x, y| x.gflops.total_cmp(&y.gflops));
+    let saved = if let (true, true, Some(keep)) = (save, invalid.is_empty(), unsplit) {
         let t = Tuning {
-            gemm: best.kernel,
-            source: format!("ksweep gemm {}x{}x{}: {:.1} GFLOP/s", s.m, s.n, s.k, best.gflops),
+            gemm: keep.kernel,
+            source: format!("ksweep gemm {}x{}x{}: {:.1} GFLOP/s", s.m, s.n, s.k, keep.gflops),
         };
         let p = tuning::store(gpu, &t)?;
         eprintln!("remembered for this adapter in {}", p.display());
