@@ -61,10 +61,15 @@ pub struct Texels {
     pub b: bool,
 }
 
+/// Whether the adapter runs on the CPU (lavapipe, llvmpipe, WARP): one workgroup per thread.
+fn cpu_adapter(gpu: &Gpu) -> bool {
+    gpu.info().device_type == wgpu::DeviceType::Cpu
+}
+
 /// Number of workgroups the adapter runs at once, for the planner's wave model: the CPU
 /// threads on CPU adapters, a generous constant on GPUs.
 fn parallel_slots(gpu: &Gpu) -> usize {
-    if gpu.info().device_type == wgpu::DeviceType::Cpu {
+    if cpu_adapter(gpu) {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         64
@@ -125,19 +130,28 @@ pub fn plan(gpu: &Gpu, s: &GemmShape, off: Offsets) -> (GemmConfig, usize) {
 /// [`plan`] for a product whose `texels` operands the subgroup kernel fetches as texels (its
 /// tile efficiencies differ then).
 pub fn plan_for(gpu: &Gpu, s: &GemmShape, off: Offsets, texels: Texels) -> (GemmConfig, usize) {
+    let slots = parallel_slots(gpu);
     if s.m <= FEW_ROWS {
-        let split = if s.k >= LONG_K { plan_sg8(gpu, s, off, texels) } else { None };
-        return split.unwrap_or((few_rows(s.m), 1));
+        if s.k < LONG_K {
+            return (few_rows(s.m), 1);
+        }
+        return plan_sg8(gpu, s, off, texels).unwrap_or_else(|| {
+            let cfg = few_rows(s.m);
+            (cfg, long_k_splits(s, cfg, slots))
+        });
     }
     let pref = tuning::get(gpu).gemm;
-    let slots = parallel_slots(gpu);
-    // The general kernel, shaped so narrow products do not idle most of each workgroup.
+    // The general kernel, shaped so narrow products do not idle most of each workgroup; on CPU
+    // adapters (a workgroup per thread at a time) products with few rows get workgroups short
+    // enough to give every thread rows of its own.
     let tn = s.n.next_power_of_two().clamp(1, 4) as u32;
     let wgx = s.n.div_ceil(tn as usize).next_power_of_two().clamp(1, 8) as u32;
-    let fallback = GemmConfig::Tile { tm: 4, tn, wgx, wgy: 64 / wgx };
+    let rows_per_thread = s.m.div_ceil(4).div_ceil(slots).next_power_of_two() as u32;
+    let wgy = if cpu_adapter(gpu) { rows_per_thread.clamp(1, 64 / wgx) } else { 64 / wgx };
+    let fallback = GemmConfig::Tile { tm: 4, tn, wgx, wgy };
     match pref {
         GemmConfig::Sg8 { .. } if pref.supports(gpu, s, off) => plan_sg8(gpu, s, off, texels).unwrap_or((pref, 1)),
-        GemmConfig::Sg8 { .. } => (fallback, 1),
+        GemmConfig::Sg8 { .. } => (fallback, long_k_splits(s, fallback, slots)),
         other => {
             let cfg = if other.supports(gpu, s, off) { other } else { fallback };
             let (bm, bn) = cfg.block();
@@ -145,6 +159,21 @@ pub fn plan_for(gpu: &Gpu, s: &GemmShape, off: Offsets, texels: Texels) -> (Gemm
             let splits = if wgs < slots && s.k >= 512 { slots.div_ceil(wgs).min(s.k / 256).max(1) } else { 1 };
             (cfg, splits)
         }
+    }
+}
+
+/// K-splits for a general-kernel product that leaves the adapter's threads idle on a long
+/// reduction (k ≥ [`LONG_K`], fewer than two workgroups per thread): enough for two per thread,
+/// each summing ≥ 512 terms. Measured on lavapipe (`kprof teacher-step`): the output layer's
+/// weight gradient 72×2 over 5120 rows took 11.5 ms in one 64-invocation workgroup, 2.8 ms in
+/// 2 × 2 workgroups of 16 (rows shared out, then k split); the input layer's 2×72 2.3 → 1.1 ms.
+fn long_k_splits(s: &GemmShape, cfg: GemmConfig, slots: usize) -> usize {
+    let (bm, bn) = cfg.block();
+    let wgs = s.batch * s.m.div_ceil(bm as usize) * s.n.div_ceil(bn as usize);
+    if s.k >= LONG_K && wgs < 2 * slots {
+        (2 * slots).div_ceil(wgs).min(s.k / 512).max(1)
+    } else {
+        1
     }
 }
 
