@@ -18,7 +18,7 @@ pub const COPY_STRIDED: Kernel = Kernel {
     variants: &[&[("ACC", 0)], &[("ACC", 1)]],
 };
 /// [`COPY_STRIDED`] one vec4 per invocation, for blocks with a contiguous, 4-aligned last
-/// axis ([`vec4_layout`]).
+/// axis (see `vec4_layout`).
 pub const COPY_STRIDED_VEC4: Kernel = Kernel {
     source: shader!("copy/copy_strided_vec4.wgsl"),
     includes: &[STRIDED_INDEX],
@@ -62,12 +62,12 @@ struct CopyParams {
 /// contiguous in both layouts with a length divisible by 4, every other stride and both
 /// (absolute) offsets divisible by 4.
 fn vec4_layout(p: &CopyParams) -> Option<CopyParams> {
-    let aligned = p.dims[3] % 4 == 0
+    let aligned = p.dims[3].is_multiple_of(4)
         && p.ss[3] == 1
         && p.ds[3] == 1
-        && p.ss[..3].iter().chain(&p.ds[..3]).all(|s| s % 4 == 0)
-        && p.s_off % 4 == 0
-        && p.d_off % 4 == 0;
+        && p.ss[..3].iter().chain(&p.ds[..3]).all(|s| s.is_multiple_of(4))
+        && p.s_off.is_multiple_of(4)
+        && p.d_off.is_multiple_of(4);
     let div = |v: [u32; 4]| [v[0] / 4, v[1] / 4, v[2] / 4, 1];
     aligned.then(|| CopyParams {
         dims: [p.dims[0], p.dims[1], p.dims[2], p.dims[3] / 4],
