@@ -152,6 +152,16 @@ fn fill_writes_every_element_of_a_view() {
     }
     let full = Tensor::full(&g.dev, &[127], -1.25).unwrap().to_vec().unwrap();
     assert!(full.iter().all(|&x| x == -1.25));
+    // Zero (a buffer clear) and −0.0 (the kernel) write only the view, in stream order.
+    for zero in [0.0f32, -0.0] {
+        ops::fill(&base, 7.0).unwrap();
+        ops::fill(&view, zero).unwrap();
+        let v = base.to_vec().unwrap();
+        for (i, &x) in v.iter().enumerate() {
+            let want = if (33..4 * 33).contains(&i) { zero } else { 7.0 };
+            assert_eq!(x.to_bits(), want.to_bits(), "element {i} after filling {zero:?}");
+        }
+    }
 }
 
 #[test]

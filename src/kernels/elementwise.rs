@@ -355,11 +355,16 @@ struct FillParams {
     pad: u32,
 }
 
-/// Records `y[0..n] = value`.
+/// Records `y[0..n] = value`: a buffer clear for +0.0 (a memset on CPU adapters, ≈ 5× the fill
+/// kernel's speed there: the gradient zeroing of a 900k-parameter step 1.6–1.9 ms in the
+/// kernel), else the fill kernel.
 ///
 /// # Errors
 /// Kernel compilation or dispatch errors.
 pub fn fill(gpu: &Gpu, n: usize, y: Span, value: f32) -> Result<()> {
+    if value.to_bits() == 0 {
+        return gpu.zero(y.buf, 4 * u64::from(y.off), 4 * n as u64);
+    }
     launch(
         gpu,
         &FILL,
