@@ -355,9 +355,9 @@ struct FillParams {
     pad: u32,
 }
 
-/// Records `y[0..n] = value`: a buffer clear for +0.0 (a memset on CPU adapters, ≈ 5× the fill
-/// kernel's speed there: the gradient zeroing of a 900k-parameter step 1.6–1.9 ms in the
-/// kernel), else the fill kernel.
+/// Records `y[0..n] = value`: a buffer clear for +0.0 (a memset on CPU adapters: 900k floats
+/// took 0.11 ms against 2.5 ms for the fill kernel on lavapipe, each with a sync), else the
+/// fill kernel.
 ///
 /// # Errors
 /// Kernel compilation or dispatch errors.
