@@ -185,22 +185,25 @@ fn adam_matches_a_hand_computed_two_step_example() {
     }
 }
 
+/// Sizes with vec4s only, vec4s and a float tail, and floats only (the GPU kernel's two widths).
 #[test]
 fn adam_with_weight_decay_matches_the_cpu_twin_on_the_gpu() {
     let Some(g) = gpu() else { return };
-    let run = |dev: &Device| {
-        let mut pb = ParamBuilder::new();
-        pb.add("p", &[1000], Init::Normal(1.0));
-        let store = pb.build(dev, 3).unwrap();
-        let mut opt = Adam::new(&store, AdamConfig { weight_decay: 0.01, ..AdamConfig::default() }).unwrap();
-        let grads = Rng::new(4).vec(1000, -1.0, 1.0);
-        for t in 0..5 {
-            store.flat_grad().write(&grads.iter().map(|v| v * (t as f32 + 1.0)).collect::<Vec<_>>()).unwrap();
-            opt.step(&store, 1e-2).unwrap();
-        }
-        store.flat().to_vec().unwrap()
-    };
-    assert_close("adam gpu vs cpu", &run(&g.dev), &run(&Device::Cpu), 1e-6, 1e-5);
+    for n in [1000, 1003, 3] {
+        let run = |dev: &Device| {
+            let mut pb = ParamBuilder::new();
+            pb.add("p", &[n], Init::Normal(1.0));
+            let store = pb.build(dev, 3).unwrap();
+            let mut opt = Adam::new(&store, AdamConfig { weight_decay: 0.01, ..AdamConfig::default() }).unwrap();
+            let grads = Rng::new(4).vec(n, -1.0, 1.0);
+            for t in 0..5 {
+                store.flat_grad().write(&grads.iter().map(|v| v * (t as f32 + 1.0)).collect::<Vec<_>>()).unwrap();
+                opt.step(&store, 1e-2).unwrap();
+            }
+            store.flat().to_vec().unwrap()
+        };
+        assert_close(&format!("adam gpu vs cpu, {n} parameters"), &run(&g.dev), &run(&Device::Cpu), 1e-6, 1e-5);
+    }
 }
 
 #[test]

@@ -4,8 +4,11 @@
 //   denom = √v / √(1−β2^t) + eps;  p ← p + (−lr/(1−β1^t)·m) / denom.
 // The bias corrections are computed on the host in f64 and passed as f32 scalars.
 //
-// Layout: p, m, v are read-write, g read-only; n elements from their offsets.
-// Dispatch: kernels::grid_for(n, WG) — one invocation per scalar, every parameter in one launch.
+// Layout: p, m, v are read-write, g read-only; n elements of V (common/width1.wgsl: floats, or
+// width4.wgsl: vec4s, the same operations per component) from their offsets, in V units.
+// Define VW (1 or 4) names the width, so the two variants are distinct pipelines.
+// Dispatch: kernels::grid_for(n, WG) — one invocation per V: every parameter in one launch of
+// vec4s when the ranges are 4-aligned, plus one of floats for the last n mod 4.
 // CPU twin: cpu::optim::adam_step.
 
 struct Params {
@@ -14,10 +17,10 @@ struct Params {
     one_minus_beta2: f32, eps: f32, weight_decay: f32, _pad: f32,
 }
 
-@group(0) @binding(0) var<storage, read_write> p: array<f32>;
-@group(0) @binding(1) var<storage, read> g: array<f32>;
-@group(0) @binding(2) var<storage, read_write> m: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
+@group(0) @binding(0) var<storage, read_write> p: array<V>;
+@group(0) @binding(1) var<storage, read> g: array<V>;
+@group(0) @binding(2) var<storage, read_write> m: array<V>;
+@group(0) @binding(3) var<storage, read_write> v: array<V>;
 @group(0) @binding(4) var<uniform> u: Params;
 
 override WG: u32 = 256u;
@@ -31,14 +34,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     }
     let pi = u.p_off + i;
     let mi = u.mv_off + i;
+    let pv = p[pi];
+    let mv = m[mi];
     var grad = g[u.g_off + i];
     if (u.weight_decay != 0.0) {
-        grad = grad + u.weight_decay * p[pi];
+        grad = grad + u.weight_decay * pv;
     }
-    let mt = m[mi] + u.one_minus_beta1 * (grad - m[mi]);
+    let mt = mv + u.one_minus_beta1 * (grad - mv);
     let vt = v[mi] * u.beta2 + (u.one_minus_beta2 * grad) * grad;
     m[mi] = mt;
     v[mi] = vt;
     let denom = sqrt(vt) / u.bc2_sqrt + u.eps;
-    p[pi] = p[pi] + (-u.step_size * mt) / denom;
+    p[pi] = pv + (-u.step_size * mt) / denom;
 }

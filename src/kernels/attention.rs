@@ -17,7 +17,7 @@ const SEQ: Source = shader!("attention/attention_seq.wgsl");
 const SEQ_BWD: Source = shader!("attention/attention_seq_bwd.wgsl");
 /// Load-width libraries: 1, 2 and 4 floats per load.
 const WIDTHS: [Source; 3] =
-    [shader!("attention/width1.wgsl"), shader!("attention/width2.wgsl"), shader!("attention/width4.wgsl")];
+    [shader!("common/width1.wgsl"), shader!("common/width2.wgsl"), shader!("common/width4.wgsl")];
 const HD_VARIANTS: [&[&[(&str, u32)]]; 3] = [
     &[&[("HD", 18), ("VW", 1)], &[("HD", 1), ("VW", 1)], &[("HD", 64), ("VW", 1)]],
     &[&[("HD", 18), ("VW", 2)], &[("HD", 2), ("VW", 2)]],
