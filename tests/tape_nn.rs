@@ -292,12 +292,14 @@ fn ema_follows_the_closed_form_on_every_device() {
         devices.push(g.dev.clone());
     }
     for dev in devices {
+        // 7 parameters: a vec4 and a 3-float tail on the GPU.
+        let s0 = [1.0f32, -2.0, 4.0, 0.5, -1.0, 3.0, 2.0];
         let mut pb = ParamBuilder::new();
-        pb.add("p", &[3], Init::Zeros);
+        pb.add("p", &[7], Init::Zeros);
         let store = pb.build(&dev, 0).unwrap();
-        store.flat().write(&[1.0, -2.0, 4.0]).unwrap();
+        store.flat().write(&s0).unwrap();
         let mut ema = vdd::nn::Ema::new(&store, 0.9).unwrap();
-        store.flat().write(&[0.0, 0.0, 0.0]).unwrap();
+        store.flat().write(&[0.0; 7]).unwrap();
         for _ in 0..5 {
             ema.update(&store).unwrap();
         }
@@ -307,7 +309,7 @@ fn ema_follows_the_closed_form_on_every_device() {
         assert_close64(
             &format!("ema on {}", dev.kind()),
             &ema.values().to_vec64().unwrap(),
-            &[k, -2.0 * k, 4.0 * k],
+            &s0.map(|v| f64::from(v) * k),
             1e-6,
             1e-5,
         );

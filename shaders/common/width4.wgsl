@@ -1,7 +1,8 @@
 // common/width4.wgsl — the load width of kernels written over V (a library): their vector
-// bindings are arrays of V, 4 floats per load (attention: the widest of width1/2/4 dividing
-// the head dim, with define VW = 4; optim/adam.wgsl: width4 over 4-aligned ranges, width1 for
-// the rest). vsum adds one V's components.
+// bindings are arrays of V, 4 floats per load, with define VW = 4 naming the variant.
+// Attention includes the widest of width1/2/4 dividing the head dim; optim/adam.wgsl and
+// ema.wgsl run width4 over 4-aligned ranges and width1 for the rest. vsum adds one V's
+// components.
 
 alias V = vec4<f32>;
 

@@ -1,14 +1,15 @@
 // optim/ema.wgsl — exponential moving average of parameters:
 //   shadow ← shadow − (1 − decay)·(shadow − p).
 //
-// Layout: shadow (read-write) and p, n elements from their offsets.
-// Dispatch: kernels::grid_for(n, WG).
+// Layout: shadow (read-write) and p, n elements of V from their offsets, in V units (V and the
+// define VW as in adam.wgsl: vec4s over 4-aligned ranges, floats for the rest).
+// Dispatch: kernels::grid_for(n, WG) — one invocation per V.
 // CPU twin: cpu::optim::ema_step.
 
 struct Params { n: u32, s_off: u32, p_off: u32, one_minus_decay: f32 }
 
-@group(0) @binding(0) var<storage, read> p: array<f32>;
-@group(0) @binding(1) var<storage, read_write> shadow: array<f32>;
+@group(0) @binding(0) var<storage, read> p: array<V>;
+@group(0) @binding(1) var<storage, read_write> shadow: array<V>;
 @group(0) @binding(2) var<uniform> u: Params;
 
 override WG: u32 = 256u;

@@ -21,12 +21,19 @@ pub const ADAM: Kernel = Kernel {
 /// [`ADAM`] over vec4s (4-aligned ranges): a vector load per four parameters instead of four
 /// per-lane loads. Measured on lavapipe (`kprof student-step`, 900k parameters): 6.5 → 2.8 ms.
 pub const ADAM_VEC4: Kernel = Kernel { includes: &[WIDTH4], variants: &[&[("VW", 4)]], ..ADAM };
-/// Parameter EMA.
-pub const EMA: Kernel =
-    Kernel { source: shader!("optim/ema.wgsl"), includes: &[], entry: "main", storage: &[R, W], variants: &[&[]] };
+/// Parameter EMA over floats.
+pub const EMA: Kernel = Kernel {
+    source: shader!("optim/ema.wgsl"),
+    includes: &[WIDTH1],
+    entry: "main",
+    storage: &[R, W],
+    variants: &[&[("VW", 1)]],
+};
+/// [`EMA`] over vec4s (4-aligned ranges).
+pub const EMA_VEC4: Kernel = Kernel { includes: &[WIDTH4], variants: &[&[("VW", 4)]], ..EMA };
 
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[ADAM, ADAM_VEC4, EMA];
+pub const KERNELS: &[Kernel] = &[ADAM, ADAM_VEC4, EMA, EMA_VEC4];
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -39,6 +46,24 @@ struct AdamParams {
     pad: f32,
 }
 
+/// Runs a flat per-element kernel over `n` floats at element offsets `offs`: `run(width, count,
+/// offsets)` for the part a vec4 kernel takes (all offsets 4-aligned: ⌊n/4⌋ vec4s, offsets in
+/// vec4s) and for the float tail, each when non-empty.
+fn by_width<const K: usize>(
+    n: usize,
+    offs: [u32; K],
+    mut run: impl FnMut(u32, usize, [u32; K]) -> Result<()>,
+) -> Result<()> {
+    let n4 = if offs.iter().all(|o| o.is_multiple_of(4)) { n / 4 } else { 0 };
+    if n4 > 0 {
+        run(4, n4, offs.map(|o| o / 4))?;
+    }
+    if n > 4 * n4 {
+        run(1, n - 4 * n4, offs.map(|o| o + 4 * n4 as u32))?;
+    }
+    Ok(())
+}
+
 /// Records one Adam step over `n` scalars (`m` and `v` share an offset): the 4-aligned part as
 /// vec4s ([`ADAM_VEC4`]) when every offset is a multiple of 4, the rest as floats.
 ///
@@ -46,28 +71,13 @@ struct AdamParams {
 /// Kernel compilation or dispatch errors.
 pub fn adam(gpu: &Gpu, s: &AdamScalars, n: usize, p: Span, g: Span, m: Span, v: Span) -> Result<()> {
     debug_assert_eq!(m.off, v.off);
-    let aligned = [p.off, g.off, m.off].iter().all(|o| o.is_multiple_of(4));
-    let n4 = if aligned { n / 4 } else { 0 };
     let scalars = [s.step_size, s.bc2_sqrt, s.one_minus_beta1, s.beta2, s.one_minus_beta2, s.eps, s.weight_decay];
-    let bufs = [p.buf, g.buf, m.buf, v.buf];
-    if n4 > 0 {
-        let params =
-            AdamParams { n: n4 as u32, p_off: p.off / 4, g_off: g.off / 4, mv_off: m.off / 4, s: scalars, pad: 0.0 };
-        launch(gpu, &ADAM_VEC4, &[("VW", 4)], &[], &bufs, &params, grid_for(n4, 256), Cost::elems(4 * n4, 7, 15.0))?;
-    }
-    let (done, rest) = (4 * n4 as u32, n - 4 * n4);
-    if rest > 0 {
-        let params = AdamParams {
-            n: rest as u32,
-            p_off: p.off + done,
-            g_off: g.off + done,
-            mv_off: m.off + done,
-            s: scalars,
-            pad: 0.0,
-        };
-        launch(gpu, &ADAM, &[("VW", 1)], &[], &bufs, &params, grid_for(rest, 256), Cost::elems(rest, 7, 15.0))?;
-    }
-    Ok(())
+    by_width(n, [p.off, g.off, m.off], |w, count, [p_off, g_off, mv_off]| {
+        let params = AdamParams { n: count as u32, p_off, g_off, mv_off, s: scalars, pad: 0.0 };
+        let k = if w == 4 { &ADAM_VEC4 } else { &ADAM };
+        let cost = Cost::elems(w as usize * count, 7, 15.0);
+        launch(gpu, k, &[("VW", w)], &[], &[p.buf, g.buf, m.buf, v.buf], &params, grid_for(count, 256), cost)
+    })
 }
 
 /// Records `shadow ← shadow − (1 − decay)(shadow − p)` over `n` scalars.
@@ -83,6 +93,10 @@ pub fn ema(gpu: &Gpu, decay: f32, n: usize, p: Span, shadow: Span) -> Result<()>
         p_off: u32,
         k: f32,
     }
-    let params = P { n: n as u32, s_off: shadow.off, p_off: p.off, k: 1.0 - decay };
-    launch(gpu, &EMA, &[], &[], &[p.buf, shadow.buf], &params, grid_for(n, 256), Cost::elems(n, 3, 3.0))
+    by_width(n, [shadow.off, p.off], |w, count, [s_off, p_off]| {
+        let params = P { n: count as u32, s_off, p_off, k: 1.0 - decay };
+        let k = if w == 4 { &EMA_VEC4 } else { &EMA };
+        let cost = Cost::elems(w as usize * count, 3, 3.0);
+        launch(gpu, k, &[("VW", w)], &[], &[p.buf, shadow.buf], &params, grid_for(count, 256), cost)
+    })
 }
