@@ -52,16 +52,21 @@ fn strided_copies_take_the_vec4_kernel_when_aligned() {
     let Some(g) = gpu() else { return };
     let gpu = g.dev.as_gpu().unwrap();
     let x = Tensor::from_slice(&g.dev, &Rng::new(53).vec(3 * 5 * 8, -1.0, 1.0), &[3, 5, 8]).unwrap();
+    // The label and load width (define VW) of each dispatch a copy records.
     let kernels = |f: &dyn Fn() -> Tensor| {
         g.dev.sync().unwrap();
         gpu.start_profiling().unwrap();
         drop(f());
-        gpu.stop_profiling().unwrap().into_iter().map(|t| t.label).collect::<Vec<_>>()
+        let t = gpu.stop_profiling().unwrap();
+        t.into_iter()
+            .map(|t| (t.label, t.variant.split(',').find(|d| d.starts_with("VW=")).map(str::to_owned)))
+            .collect::<Vec<_>>()
     };
-    assert_eq!(kernels(&|| ops::permute(&x, &[1, 0, 2]).unwrap()), ["copy/copy_strided_vec4.wgsl:main"]);
-    assert_eq!(kernels(&|| ops::slice(&x, 2, 4, 8).unwrap()), ["copy/copy_strided_vec4.wgsl:main"]);
-    assert_eq!(kernels(&|| ops::slice(&x, 2, 1, 5).unwrap()), ["copy/copy_strided.wgsl:main"]);
-    assert_eq!(kernels(&|| ops::permute(&x, &[0, 2, 1]).unwrap()), ["copy/copy_strided.wgsl:main"]);
+    let copy = |vw: &str| vec![("copy/copy_strided.wgsl:main".to_owned(), Some(vw.to_owned()))];
+    assert_eq!(kernels(&|| ops::permute(&x, &[1, 0, 2]).unwrap()), copy("VW=4"));
+    assert_eq!(kernels(&|| ops::slice(&x, 2, 4, 8).unwrap()), copy("VW=4"));
+    assert_eq!(kernels(&|| ops::slice(&x, 2, 1, 5).unwrap()), copy("VW=1"));
+    assert_eq!(kernels(&|| ops::permute(&x, &[0, 2, 1]).unwrap()), copy("VW=1"));
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use super::elementwise::Span;
 use super::rng::PHILOX;
-use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W, WIDTHS};
 use crate::cpu::attention::AttentionShape;
 use crate::cpu::rng;
 use crate::device::Gpu;
@@ -15,9 +15,6 @@ const BWD_Q: Source = shader!("attention/attention_bwd_q.wgsl");
 const BWD_KV: Source = shader!("attention/attention_bwd_kv.wgsl");
 const SEQ: Source = shader!("attention/attention_seq.wgsl");
 const SEQ_BWD: Source = shader!("attention/attention_seq_bwd.wgsl");
-/// Load-width libraries: 1, 2 and 4 floats per load.
-const WIDTHS: [Source; 3] =
-    [shader!("common/width1.wgsl"), shader!("common/width2.wgsl"), shader!("common/width4.wgsl")];
 const HD_VARIANTS: [&[&[(&str, u32)]]; 3] = [
     &[&[("HD", 18), ("VW", 1)], &[("HD", 1), ("VW", 1)], &[("HD", 64), ("VW", 1)]],
     &[&[("HD", 18), ("VW", 2)], &[("HD", 2), ("VW", 2)]],

@@ -1,31 +1,24 @@
 //! Launchers of `shaders/copy/`: strided copies and row gathers.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, R, W, WIDTHS};
 use crate::cpu::copy::{Strided, COPY_RANK};
 use crate::device::{Gpu, GpuBuffer};
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
-const STRIDED_INDEX: Source = shader!("copy/strided_index.wgsl");
-
-/// Strided block copy (`ACC` 0) or accumulation (`ACC` 1).
+/// Strided block copy (`ACC` 0) or accumulation (`ACC` 1) of floats.
 pub const COPY_STRIDED: Kernel = Kernel {
     source: shader!("copy/copy_strided.wgsl"),
-    includes: &[STRIDED_INDEX],
+    includes: &[WIDTHS[0]],
     entry: "main",
     storage: &[R, W],
-    variants: &[&[("ACC", 0)], &[("ACC", 1)]],
+    variants: &[&[("VW", 1), ("ACC", 0)], &[("VW", 1), ("ACC", 1)]],
 };
 /// [`COPY_STRIDED`] one vec4 per invocation, for blocks with a contiguous, 4-aligned last
 /// axis (see `vec4_layout`).
-pub const COPY_STRIDED_VEC4: Kernel = Kernel {
-    source: shader!("copy/copy_strided_vec4.wgsl"),
-    includes: &[STRIDED_INDEX],
-    entry: "main",
-    storage: &[R, W],
-    variants: &[&[("ACC", 0)], &[("ACC", 1)]],
-};
+pub const COPY_STRIDED_VEC4: Kernel =
+    Kernel { includes: &[WIDTHS[2]], variants: &[&[("VW", 4), ("ACC", 0)], &[("VW", 4), ("ACC", 1)]], ..COPY_STRIDED };
 /// Row gather.
 pub const GATHER_ROWS: Kernel = Kernel {
     source: shader!("copy/gather_rows.wgsl"),
@@ -114,14 +107,14 @@ pub fn copy_strided(
         d_off: dst.off + d.offset as u32,
         pad: 0,
     };
-    let (kernel, p) = match vec4_layout(&p) {
-        Some(p4) => (&COPY_STRIDED_VEC4, p4),
-        None => (&COPY_STRIDED, p),
+    let (kernel, vw, p) = match vec4_layout(&p) {
+        Some(p4) => (&COPY_STRIDED_VEC4, 4, p4),
+        None => (&COPY_STRIDED, 1, p),
     };
     launch(
         gpu,
         kernel,
-        &[("ACC", u32::from(accumulate))],
+        &[("VW", vw), ("ACC", u32::from(accumulate))],
         &[],
         &[src.buf, dst.buf],
         &p,

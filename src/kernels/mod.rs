@@ -51,6 +51,10 @@ pub(crate) use shader;
 
 /// The shared prelude prepended to every kernel.
 pub const PRELUDE: Source = shader!("common/prelude.wgsl");
+/// Load-width libraries (`alias V`, `vsum`): 1, 2 and 4 floats per load, for kernels written
+/// over `V` with the define `VW` naming the width (attention, strided copies, Adam, EMA).
+pub const WIDTHS: [Source; 3] =
+    [shader!("common/width1.wgsl"), shader!("common/width2.wgsl"), shader!("common/width4.wgsl")];
 /// `tex4`/`tex1`: reading a buffer bound as [`Access::Texture`] (its texture mirror).
 pub const LINEAR_TEXTURE: Source = shader!("common/linear_texture.wgsl");
 /// Entry point `main` of kernels written as `run(wid, nwg, li, sg)`, without subgroups.

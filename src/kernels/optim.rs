@@ -1,14 +1,14 @@
 //! Launchers of `shaders/optim/`: fused Adam and parameter EMA.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W};
+use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W, WIDTHS};
 use crate::cpu::optim::AdamScalars;
 use crate::device::Gpu;
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
-const WIDTH1: Source = shader!("common/width1.wgsl");
-const WIDTH4: Source = shader!("common/width4.wgsl");
+const WIDTH1: Source = WIDTHS[0];
+const WIDTH4: Source = WIDTHS[2];
 
 /// One Adam step over a flat range of floats.
 pub const ADAM: Kernel = Kernel {
