@@ -1,36 +1,33 @@
 //! Launchers of `shaders/optim/`: fused Adam and parameter EMA.
 
 use super::elementwise::Span;
-use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W, WIDTHS};
+use super::{grid_for, launch, shader, Cost, Kernel, R, W, WIDTHS};
 use crate::cpu::optim::AdamScalars;
 use crate::device::Gpu;
 use crate::error::Result;
 use bytemuck::{Pod, Zeroable};
 
-const WIDTH1: Source = WIDTHS[0];
-const WIDTH4: Source = WIDTHS[2];
-
 /// One Adam step over a flat range of floats.
 pub const ADAM: Kernel = Kernel {
     source: shader!("optim/adam.wgsl"),
-    includes: &[WIDTH1],
+    includes: &[WIDTHS[0]],
     entry: "main",
     storage: &[W, R, W, W],
     variants: &[&[("VW", 1)]],
 };
 /// [`ADAM`] over vec4s (4-aligned ranges): a vector load per four parameters instead of four
 /// per-lane loads. Measured on lavapipe (`kprof student-step`, 900k parameters): 6.5 → 2.8 ms.
-pub const ADAM_VEC4: Kernel = Kernel { includes: &[WIDTH4], variants: &[&[("VW", 4)]], ..ADAM };
+pub const ADAM_VEC4: Kernel = Kernel { includes: &[WIDTHS[2]], variants: &[&[("VW", 4)]], ..ADAM };
 /// Parameter EMA over floats.
 pub const EMA: Kernel = Kernel {
     source: shader!("optim/ema.wgsl"),
-    includes: &[WIDTH1],
+    includes: &[WIDTHS[0]],
     entry: "main",
     storage: &[R, W],
     variants: &[&[("VW", 1)]],
 };
 /// [`EMA`] over vec4s (4-aligned ranges).
-pub const EMA_VEC4: Kernel = Kernel { includes: &[WIDTH4], variants: &[&[("VW", 4)]], ..EMA };
+pub const EMA_VEC4: Kernel = Kernel { includes: &[WIDTHS[2]], variants: &[&[("VW", 4)]], ..EMA };
 
 /// Every kernel of the family.
 pub const KERNELS: &[Kernel] = &[ADAM, ADAM_VEC4, EMA, EMA_VEC4];
