@@ -349,3 +349,68 @@ fn planner_splits_long_transposed_a_products_that_outgrow_the_caches() {
     assert_eq!(plan(gpu, &square, Offsets::default()).1, 1, "{square:?}");
     assert_eq!(plan(gpu, &GemmShape::new(512, 512, 5120), Offsets::default()).1, 1, "plain A");
 }
+
+/// The input gradient through an activation (`linear_bwd_input_act`) matches the CPU device's
+/// product-then-derivative, fused into one subgroup-kernel dispatch (define `DACT`) in both
+/// output orientations, with the weights read as texels or from their buffer, with and
+/// without a gradient to add to; shapes the subgroup kernel cannot run take the unfused path.
+#[test]
+fn input_gradient_through_an_activation_fuses_the_derivative_and_matches_the_cpu() {
+    use vdd::cpu::elementwise::Unary;
+    let Some(gg) = gpu() else { return };
+    let g = gg.dev.as_gpu().unwrap();
+    let mut rng = Rng::new(61);
+    let mut orientations = std::collections::BTreeSet::new();
+    for &(rows, fan_in, fan_out) in &[(96, 72, 288), (640, 72, 16), (1, 17, 33), (127, 12, 8)] {
+        let (pre, w, dy, acc) = (
+            rng.vec(rows * fan_in, -2.0, 2.0),
+            rng.vec(fan_in * fan_out, -0.3, 0.3),
+            rng.vec(rows * fan_out, -1.0, 1.0),
+            rng.vec(rows * fan_in, -1.0, 1.0),
+        );
+        let on = |dev: &Device| {
+            (
+                Tensor::from_slice(dev, &pre, &[rows, fan_in]).unwrap(),
+                Tensor::from_slice(dev, &w, &[fan_in, fan_out]).unwrap(),
+                Tensor::from_slice(dev, &dy, &[rows, fan_out]).unwrap(),
+            )
+        };
+        let (pc, wc, dc) = on(&Device::Cpu);
+        let sg8 = fan_in % 4 == 0 && fan_out % 4 == 0;
+        // Every activation on one small shape (each is a pipeline of its own to compile).
+        let all = [Unary::Gelu, Unary::GeluTanh, Unary::Silu, Unary::Relu, Unary::Mish, Unary::Softplus];
+        let acts: &[Unary] = if rows == 127 { &all } else { &all[..1] };
+        // The model's weights are read as texels (the parameters are read-mostly).
+        for texels in if rows == 127 { [false].as_slice() } else { [true].as_slice() } {
+            let texels = *texels;
+            let (pg, wg, dg) = on(&gg.dev);
+            if texels {
+                wg.mark_read_mostly();
+            }
+            for &act in acts {
+                let dx = ops::linear_bwd_input(&wc, &dc, &[rows, fan_in]).unwrap();
+                let want = ops::unary_bwd(&pc, &dx, act).unwrap().to_vec().unwrap();
+                let cpu = ops::linear_bwd_input_act(&wc, &dc, &pc, act, None).unwrap().to_vec().unwrap();
+                assert_eq!(cpu, want, "the CPU device runs the product, then the derivative");
+                gg.dev.sync().unwrap();
+                g.start_profiling().unwrap();
+                let got = ops::linear_bwd_input_act(&wg, &dg, &pg, act, None).unwrap();
+                let dispatches = g.stop_profiling().unwrap();
+                let what = format!("{rows}x{fan_in}x{fan_out} {act:?} texels {texels}");
+                assert_close(&what, &got.to_vec().unwrap(), &want, tol(fan_out), 1e-5);
+                if sg8 {
+                    assert_eq!(dispatches.len(), 1, "{what}: one fused dispatch, got {dispatches:?}");
+                    let v = &dispatches[0].variant;
+                    assert!(v.contains("DACT=1") && v.contains(&format!("OP={}", act.code())), "{what}: {v}");
+                    assert_eq!(v.contains("TEX=0"), !texels, "{what}: {v}");
+                    orientations.insert(v.contains("TRANS_C=1"));
+                }
+                let accg = Tensor::from_slice(&gg.dev, &acc, &[rows, fan_in]).unwrap();
+                let summed = ops::linear_bwd_input_act(&wg, &dg, &pg, act, Some(accg)).unwrap();
+                let want_sum: Vec<f32> = want.iter().zip(&acc).map(|(a, b)| a + b).collect();
+                assert_close(&format!("{what} + acc"), &summed.to_vec().unwrap(), &want_sum, tol(fan_out), 1e-5);
+            }
+        }
+    }
+    assert_eq!(orientations.len(), 2, "both output orientations must run fused: {orientations:?}");
+}
