@@ -23,11 +23,6 @@
 // weight). With TRANS_C the same sums are those of the kernel's transposed A over k (each lane
 // sums its 4-row chunks) and the first column block writes them as the stored row after C's. With ACC_C = 1 the results are added to C instead of overwriting it
 // (gradient accumulation straight into the parameters' gradient buffer).
-//
-// DACT = 1 makes the product an input gradient through an activation: every stored value is
-// multiplied by unary_df(pre) (define OP names the activation), pre being an operand laid out
-// as C (stored orientation) and read through the bias binding from bias_off (no bias then;
-// one block, no splits: checked by the launcher).
 // Measured on llvmpipe (2 cores, 1024³): ≈ 50–56 GFLOP/s for TM 32–64, TN4 2–3 (tools/ksweep);
 // the cost is dominated by llvmpipe's per-lane buffer loads, so larger tiles help only a little.
 //
@@ -149,10 +144,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                         let v2 = acc[r][4u * h + 2u][j];
                         let v3 = acc[r][4u * h + 3u][j];
                         let at4 = blk4 + (col4 + j) * 4u * m4 + row / 4u;
-                        store4(at4, finish4(at4 - blk4, p.alpha * vec4<f32>(v0.x, v1.x, v2.x, v3.x) + br));
-                        store4(at4 + m4, finish4(at4 + m4 - blk4, p.alpha * vec4<f32>(v0.y, v1.y, v2.y, v3.y) + br));
-                        store4(at4 + 2u * m4, finish4(at4 + 2u * m4 - blk4, p.alpha * vec4<f32>(v0.z, v1.z, v2.z, v3.z) + br));
-                        store4(at4 + 3u * m4, finish4(at4 + 3u * m4 - blk4, p.alpha * vec4<f32>(v0.w, v1.w, v2.w, v3.w) + br));
+                        store4(at4, act4(p.alpha * vec4<f32>(v0.x, v1.x, v2.x, v3.x) + br));
+                        store4(at4 + m4, act4(p.alpha * vec4<f32>(v0.y, v1.y, v2.y, v3.y) + br));
+                        store4(at4 + 2u * m4, act4(p.alpha * vec4<f32>(v0.z, v1.z, v2.z, v3.z) + br));
+                        store4(at4 + 3u * m4, act4(p.alpha * vec4<f32>(v0.w, v1.w, v2.w, v3.w) + br));
                     }
                 }
             }
@@ -174,7 +169,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 let row = row0 + r * 8u + l;
                 for (var j = 0u; j < TN4; j++) {
                     if (row < p.m && col4 + j < n4) {
-                        store4(blk4 + row * n4 + col4 + j, finish4(row * n4 + col4 + j, p.alpha * acc[r][l][j] + bj[j]));
+                        store4(blk4 + row * n4 + col4 + j, act4(p.alpha * acc[r][l][j] + bj[j]));
                     }
                 }
             }
@@ -208,15 +203,7 @@ fn bias4(z: u32, col: u32) -> vec4<f32> {
     return vec4<f32>(0.0);
 }
 
-// The stored form of 4 finished values (alpha · product + bias) at vec4 i of the block: the
-// fused activation (unary_f, identity for OP = NO_ACT), or with DACT the values times the
-// activation's derivative at pre[i].
-fn finish4(i: u32, v: vec4<f32>) -> vec4<f32> {
-    if (DACT == 1u) {
-        let o = p.bias_off + 4u * i;
-        let d = vec4<f32>(unary_df(bias[o], 0.0, 0.0), unary_df(bias[o + 1u], 0.0, 0.0),
-                          unary_df(bias[o + 2u], 0.0, 0.0), unary_df(bias[o + 3u], 0.0, 0.0));
-        return v * d;
-    }
+// The fused activation (unary_f, identity for OP = NO_ACT) of 4 finished values.
+fn act4(v: vec4<f32>) -> vec4<f32> {
     return vec4<f32>(unary_f(v.x, 0.0, 0.0), unary_f(v.y, 0.0, 0.0), unary_f(v.z, 0.0, 0.0), unary_f(v.w, 0.0, 0.0));
 }

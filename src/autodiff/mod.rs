@@ -141,12 +141,6 @@ impl<'s> Tape<'s> {
         }
     }
 
-    /// Whether ops on `x` are recorded for a backward pass: `x` needs a gradient, or the tape
-    /// differentiates the parameters (modules pick their differentiated form by it).
-    pub fn differentiates(&self, x: &Var) -> bool {
-        self.grads || x.requires_grad()
-    }
-
     /// A value that receives no gradient (inputs, targets).
     pub fn constant(&self, value: Tensor) -> Var {
         Var { value, node: None }

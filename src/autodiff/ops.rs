@@ -54,36 +54,6 @@ impl Tape<'_> {
         Ok(if grads { self.linear_node(y, x, w, b, true) } else { self.constant(y) })
     }
 
-    /// `act(pre)·w + b`: a linear layer reading an activation of `pre`. Backward: `dw = hᵀ·dy`,
-    /// `db = Σ_rows dy` with `h = act(pre)`, and `dpre = (dy·wᵀ) ⊙ act'(pre)` as one product on
-    /// the GPU (the derivative in its store: [`t::linear_bwd_input_act`]), where
-    /// [`Tape::unary`] then [`Tape::linear`] would run the product and a separate derivative pass.
-    ///
-    /// # Errors
-    /// Shape or device errors of the ops; [`Error::InvalidArgument`] for an activation with
-    /// parameters.
-    pub fn act_linear(&self, pre: &Var, act: Unary, w: &Var, b: Option<&Var>) -> Result<Var> {
-        if act.params() != [0.0, 0.0] {
-            return Err(Error::invalid("act_linear", format!("{act:?} has parameters")));
-        }
-        let h = t::unary(&pre.value, act)?;
-        let y = t::linear(&h, &w.value, b.map(|b| &b.value))?;
-        let mut inputs = vec![pre, w];
-        inputs.extend(b);
-        let n = need(&inputs);
-        let (pv, wv) = (pre.value.clone(), w.value.clone());
-        let has_bias = b.is_some();
-        let slots = self.param_slots(w, b);
-        Ok(self.record_acc(y, &inputs, move |dy, acc| {
-            let dpre = if n[0] { Some(t::linear_bwd_input_act(&wv, dy, &pv, act, acc)?) } else { None };
-            let mut params_only = n.clone();
-            params_only[0] = false;
-            let mut grads = linear_grads(&h, &wv, dy, has_bias, &params_only, slots.as_ref(), None)?;
-            grads[0] = dpre;
-            Ok(grads)
-        }))
-    }
-
     /// Batched `op(a)·op(b)` (see [`t::matmul`]). Backward: [`t::matmul_bwd`].
     ///
     /// # Errors

@@ -81,16 +81,6 @@ impl Linear {
         tape.linear_act(x, &tape.param(self.w), b.as_ref(), act)
     }
 
-    /// `act(pre)·W + b` ([`Tape::act_linear`]): differentiated, the activation's derivative is
-    /// taken in this layer's input-gradient product instead of a pass of its own.
-    ///
-    /// # Errors
-    /// Shape errors; an activation with parameters.
-    pub fn forward_after(&self, tape: &Tape, pre: &Var, act: Unary) -> Result<Var> {
-        let b = self.b.map(|b| tape.param(b));
-        tape.act_linear(pre, act, &tape.param(self.w), b.as_ref())
-    }
-
     /// Appends `act(src·W + b)` to an inference chain over `store`'s flat buffer
     /// ([`crate::tensor::ops::chain_infer`]); returns the output's slot.
     pub fn chain(&self, store: &ParamStore, plan: &mut ChainPlan, src: Slot, act: Option<Unary>) -> Slot {
@@ -166,16 +156,6 @@ impl Mlp {
     /// # Errors
     /// Shape errors.
     pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
-        // Differentiated, each later layer takes the activation's derivative in its
-        // input-gradient product; ReLU and inference fuse the activation into the product.
-        let differentiated = tape.differentiates(x) && self.act != Unary::Relu;
-        if let Some((first, rest)) = self.layers.split_first().filter(|_| differentiated) {
-            let mut pre = first.forward(tape, x)?;
-            for l in rest {
-                pre = l.forward_after(tape, &pre, self.act)?;
-            }
-            return Ok(pre);
-        }
         let mut h = x.clone();
         for (i, l) in self.layers.iter().enumerate() {
             h = if i + 1 < self.layers.len() { l.forward_act(tape, &h, self.act)? } else { l.forward(tape, &h)? };
@@ -237,15 +217,6 @@ impl ResidualMlp {
     /// Shape errors.
     pub fn forward(&self, tape: &Tape, x: &Var) -> Result<Var> {
         let mut h = self.input.forward(tape, x)?;
-        if tape.differentiates(x) {
-            // Both activations' derivatives taken in the next layer's input-gradient product.
-            for (l1, l2) in &self.blocks {
-                let a = l1.forward_after(tape, &h, self.act)?;
-                let a = l2.forward_after(tape, &a, self.act)?;
-                h = tape.add(&h, &a)?;
-            }
-            return self.output.forward(tape, &h);
-        }
         for (l1, l2) in &self.blocks {
             let a = tape.unary(&h, self.act)?;
             let a = l1.forward_act(tape, &a, self.act)?;

@@ -122,12 +122,8 @@ impl Block {
         let h = self.ln1.forward(tape, x)?;
         let x = tape.add(x, &self.attn.forward(tape, &h)?)?;
         let h = self.ln2.forward(tape, &x)?;
-        let h = if tape.differentiates(&h) {
-            // GELU's derivative taken in `down`'s input-gradient product.
-            self.down.forward_after(tape, &self.up.forward(tape, &h)?, Unary::Gelu)?
-        } else {
-            self.down.forward(tape, &self.up.forward_act(tape, &h, Unary::Gelu)?)?
-        };
+        let h = self.up.forward_act(tape, &h, Unary::Gelu)?;
+        let h = self.down.forward(tape, &h)?;
         let h = tape.dropout(&h, self.resid_dropout)?;
         tape.add(&x, &h)
     }

@@ -104,10 +104,9 @@ const SG8_TEX_A_VARIANTS: [&[(&str, u32)]; 1] = variants![[
     ("TRANS_B", 1),
     ("HAS_BIAS", 1),
     ("OP", NO_ACT),
-    ("TEX", 1),
-    ("DACT", 0)
+    ("TEX", 1)
 ]];
-const SG8_TEX_B_VARIANTS: [&[(&str, u32)]; 3] = variants![
+const SG8_TEX_B_VARIANTS: [&[(&str, u32)]; 2] = variants![
     [
         ("TM", 64),
         ("TN4", 2),
@@ -118,8 +117,7 @@ const SG8_TEX_B_VARIANTS: [&[(&str, u32)]; 3] = variants![
         ("TRANS_B", 0),
         ("HAS_BIAS", 1),
         ("OP", 9),
-        ("TEX", 2),
-        ("DACT", 0)
+        ("TEX", 2)
     ],
     [
         ("TM", 64),
@@ -131,21 +129,7 @@ const SG8_TEX_B_VARIANTS: [&[(&str, u32)]; 3] = variants![
         ("TRANS_B", 1),
         ("HAS_BIAS", 0),
         ("OP", NO_ACT),
-        ("TEX", 2),
-        ("DACT", 0)
-    ],
-    [
-        ("TM", 32),
-        ("TN4", 2),
-        ("TRANS_C", 0),
-        ("ACC_C", 0),
-        ("BIAS_ROW", 0),
-        ("TRANS_A", 0),
-        ("TRANS_B", 1),
-        ("HAS_BIAS", 0),
-        ("OP", 10),
-        ("TEX", 2),
-        ("DACT", 1)
+        ("TEX", 2)
     ],
 ];
 const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
@@ -159,8 +143,7 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_B", 0),
         ("HAS_BIAS", 1),
         ("OP", NO_ACT),
-        ("TEX", 0),
-        ("DACT", 0)
+        ("TEX", 0)
     ],
     [
         ("TM", 32),
@@ -172,8 +155,7 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_B", 0),
         ("HAS_BIAS", 0),
         ("OP", NO_ACT),
-        ("TEX", 0),
-        ("DACT", 0)
+        ("TEX", 0)
     ],
     [
         ("TM", 16),
@@ -185,8 +167,7 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_B", 1),
         ("HAS_BIAS", 0),
         ("OP", NO_ACT),
-        ("TEX", 0),
-        ("DACT", 0)
+        ("TEX", 0)
     ],
     [
         ("TM", 8),
@@ -198,8 +179,7 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_B", 1),
         ("HAS_BIAS", 1),
         ("OP", 12),
-        ("TEX", 0),
-        ("DACT", 0)
+        ("TEX", 0)
     ],
     [
         ("TM", 72),
@@ -211,8 +191,7 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_B", 1),
         ("HAS_BIAS", 1),
         ("OP", 11),
-        ("TEX", 0),
-        ("DACT", 0)
+        ("TEX", 0)
     ],
     [
         ("TM", 64),
@@ -224,7 +203,6 @@ const SG8_VARIANTS: [&[(&str, u32)]; 6] = variants![
         ("TRANS_B", 0),
         ("HAS_BIAS", 0),
         ("OP", NO_ACT),
-        ("TEX", 0),
-        ("DACT", 0)
+        ("TEX", 0)
     ],
 ];

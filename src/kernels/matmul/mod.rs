@@ -192,7 +192,6 @@ impl GemmConfig {
                 ];
                 d.extend(flags);
                 d.push(("TEX", tex));
-                d.push(("DACT", u32::from(ep.dact)));
                 let kernel = match tex {
                     1 => &GEMM_SG8_TEX_A,
                     2 => &GEMM_SG8_TEX_B,
@@ -281,9 +280,6 @@ struct Epilogue {
     acc: bool,
     /// Append the column sums of op(B) as row m of C (sg8 weight gradients only).
     bias_row: bool,
-    /// Multiply the result by the derivative of the activation `act` at an operand laid out
-    /// as C, which [`record`] then takes in place of the bias (sg8 only, one block, no splits).
-    dact: bool,
 }
 
 /// Records one product with an explicit configuration, k-splits and epilogue: the kernel, then
@@ -307,10 +303,8 @@ fn record(
     if act.is_some_and(|u| u.params() != [0.0, 0.0]) {
         return Err(Error::invalid("gemm", format!("cannot fuse {act:?}: only parameterless activations")));
     }
-    let sg8 = matches!(cfg, GemmConfig::Sg8 { .. });
-    if (ep.acc || ep.bias_row) && (act.is_some() || !sg8)
+    if (ep.acc || ep.bias_row) && (act.is_some() || !matches!(cfg, GemmConfig::Sg8 { .. }))
         || ep.bias_row && !(s.trans_a && !s.trans_b && s.batch == 1 && bias.is_none())
-        || ep.dact && (!sg8 || act.is_none() || ep.acc || ep.bias_row || bias.is_none() || s.batch != 1 || splits != 1)
     {
         return Err(Error::invalid("gemm", format!("{cfg} cannot run {ep:?} for {s:?}")));
     }
@@ -341,8 +335,7 @@ fn record(
         (GemmConfig::Sg8 { .. }, Texels { a: true, .. }) => 1,
         _ => 0,
     };
-    let has_bias = bias.is_some() && !ep.dact;
-    let (kernel, defines, overrides) = cfg.kernel_and_defines(&ks, has_bias, fused, kernel_ep, tex);
+    let (kernel, defines, overrides) = cfg.kernel_and_defines(&ks, bias.is_some(), fused, kernel_ep, tex);
     let (bm, bn) = cfg.block();
     let groups = [ks.n.div_ceil(bn as usize) as u32, ks.m.div_ceil(bm as usize) as u32, (s.batch * splits) as u32];
     let params = GemmParams {
@@ -397,31 +390,7 @@ pub fn gemm_acc(gpu: &Gpu, s: &GemmShape, a: Span, b: Span, c: Span) -> Result<b
     if !matches!(cfg, GemmConfig::Sg8 { .. }) {
         return Ok(false);
     }
-    record(gpu, cfg, splits, s, a, b, None, Epilogue { acc: true, ..Epilogue::default() }, c)?;
-    Ok(true)
-}
-
-/// Records an input gradient through an activation, `c = (op(a)·op(b)) ⊙ act'(pre)`, as one
-/// planned subgroup-kernel product with the derivative in its store (`pre`, the activation's
-/// input, is laid out as `c`). Returns `false`, recording nothing, when the planned kernel is not
-/// the subgroup kernel, the product is batched or `act` has parameters (callers then run the
-/// product and [`elementwise::unary_bwd`]).
-///
-/// # Shapes
-/// `c`, `pre`: `[m, n]` of the product `s` (batch 1).
-///
-/// # Errors
-/// Allocation, kernel compilation or dispatch errors.
-pub fn gemm_dact(gpu: &Gpu, s: &GemmShape, a: Span, b: Span, pre: Span, act: Unary, c: Span) -> Result<bool> {
-    if s.batch != 1 || act.params() != [0.0, 0.0] {
-        return Ok(false);
-    }
-    let (cfg, _) = plan_for(gpu, s, Offsets { a: a.off, b: b.off, c: c.off }, texels(gpu, a, b));
-    if !matches!(cfg, GemmConfig::Sg8 { .. }) {
-        return Ok(false);
-    }
-    // One split: the derivative is applied in the store, which a split reduction would follow.
-    record(gpu, cfg, 1, s, a, b, Some(pre), Epilogue { act: Some(act), dact: true, ..Epilogue::default() }, c)?;
+    record(gpu, cfg, splits, s, a, b, None, Epilogue { act: None, acc: true, bias_row: false }, c)?;
     Ok(true)
 }
 
@@ -454,17 +423,7 @@ pub fn linear_grads_acc(
     let planned =
         if s.k == 0 || s.m <= FEW_ROWS && s.k < LONG_K { None } else { plan_sg8(gpu, &s, off, texels(gpu, x, dy)) };
     let Some((cfg, splits)) = cfg.or(planned) else { return Ok(false) };
-    record(
-        gpu,
-        cfg,
-        splits,
-        &s,
-        x,
-        dy,
-        None,
-        Epilogue { acc: true, bias_row: with_bias, ..Epilogue::default() },
-        grad,
-    )?;
+    record(gpu, cfg, splits, &s, x, dy, None, Epilogue { act: None, acc: true, bias_row: with_bias }, grad)?;
     Ok(true)
 }
 

@@ -1,7 +1,7 @@
 //! Matrix products: batched `matmul` with transpose flags, `linear` (x·W + b), `linear_act`
 //! (an activation fused into the product), and their gradients.
 
-use super::{add_into, span, sum_leading, unary, unary_bwd};
+use super::{add_into, span, sum_leading, unary};
 use crate::cpu::elementwise::Unary;
 use crate::cpu::gemm::{self as cpu, GemmShape};
 use crate::device::Device;
@@ -339,42 +339,6 @@ pub fn linear_bwd_input_acc(w: &Tensor, dy: &Tensor, x_shape: &[usize], acc: Opt
         }
     }
     super::binary(&acc, &linear_bwd_input(w, dy, x_shape)?, crate::cpu::elementwise::Binary::Add)
-}
-
-/// The input gradient of `x·w (+ b)` taken on through the activation that made `x = act(pre)`:
-/// `dpre = (dy·wᵀ) ⊙ act'(pre)`, added to `acc` (the gradient of `pre` gathered so far) if any.
-/// On the GPU one product with the derivative in its store when the subgroup kernel runs the
-/// shape ([`k::gemm_dact`]); otherwise the product, then [`unary_bwd`].
-///
-/// # Shapes
-/// `w: [fan_in, fan_out]`, `dy: [.., fan_out]`, `pre: [.., fan_in]` with as many rows; `acc`
-/// shaped as `pre`.
-///
-/// # Errors
-/// [`Error::Shape`] on mismatched shapes; device errors.
-pub fn linear_bwd_input_act(w: &Tensor, dy: &Tensor, pre: &Tensor, act: Unary, acc: Option<Tensor>) -> Result<Tensor> {
-    let sx = input_grad_shape(w, dy, pre.shape())?;
-    if acc.as_ref().is_some_and(|a| a.shape() != pre.shape()) {
-        return Err(Error::shape(
-            "linear_bwd_input_act",
-            format!("gradient {:?} for {:?}", acc.map(|a| a.shape().to_vec()), pre.shape()),
-        ));
-    }
-    let fused = match same_device("linear_bwd_input_act", &[w, dy, pre])? {
-        Device::Gpu(g) => {
-            let c = Tensor::uninit(&g, pre.shape())?;
-            k::gemm_dact(&g, &sx, span(dy), span(w), span(pre), act, span(&c))?.then_some(c)
-        }
-        _ => None,
-    };
-    let dpre = match fused {
-        Some(c) => c,
-        None => unary_bwd(pre, &linear_bwd_input(w, dy, pre.shape())?, act)?,
-    };
-    match acc {
-        Some(a) => super::binary(&a, &dpre, crate::cpu::elementwise::Binary::Add),
-        None => Ok(dpre),
-    }
 }
 
 /// Adds a linear layer's parameter gradients to `grad_w` and `grad_b` (typically slots of a
