@@ -67,10 +67,10 @@ fn cpu_adapter(gpu: &Gpu) -> bool {
 }
 
 /// Number of workgroups the adapter runs at once, for the planner's wave model: the CPU
-/// threads on CPU adapters, a generous constant on GPUs.
+/// threads on CPU adapters (the count the CPU device queries once), a generous constant on GPUs.
 fn parallel_slots(gpu: &Gpu) -> usize {
     if cpu_adapter(gpu) {
-        std::thread::available_parallelism().map_or(2, |n| n.get())
+        crate::cpu::threads()
     } else {
         64
     }
