@@ -21,14 +21,9 @@ pub const GEMM_TILE: Kernel = Kernel {
     storage: STORAGE,
     variants: &TILE_VARIANTS,
 };
-/// Shared-memory tiled GEMM (GPUs with cheap barriers).
-pub const GEMM_SHARED: Kernel = Kernel {
-    source: shader!("matmul/gemm_shared.wgsl"),
-    includes: &[UNARY_OPS, COMMON, SCALAR],
-    entry: "main",
-    storage: STORAGE,
-    variants: &SHARED_VARIANTS,
-};
+/// Shared-memory tiled GEMM (GPUs with cheap barriers): [`GEMM_TILE`]'s libraries and bindings.
+pub const GEMM_SHARED: Kernel =
+    Kernel { source: shader!("matmul/gemm_shared.wgsl"), variants: &SHARED_VARIANTS, ..GEMM_TILE };
 /// Subgroup-cooperative vec4 GEMM (CPU-like adapters with 8-wide subgroups).
 pub const GEMM_SG8: Kernel = Kernel {
     source: shader!("matmul/gemm_sg8.wgsl"),
