@@ -42,26 +42,23 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let mu = (s.x + s.y + s.z + s.w) / n;
     var v = vec4<f32>(0.0);
     for (var i = 0u; i < n4; i++) {
-        var xi: vec4<f32>;
-        if (N4 > 0u) {
-            xi = xs[i];
-        } else {
-            xi = x[xb + i];
-        }
-        let d = xi - mu;
+        let d = row_x(&xs, xb, i) - mu;
         v += d * d;
     }
     let rs = 1.0 / sqrt((v.x + v.y + v.z + v.w) / n + p.eps);
     let yb = p.y_off4 + r * n4;
     for (var i = 0u; i < n4; i++) {
-        var xi: vec4<f32>;
-        if (N4 > 0u) {
-            xi = xs[i];
-        } else {
-            xi = x[xb + i];
-        }
-        y[yb + i] = (xi - mu) * rs * gamma[p.g_off4 + i] + beta[p.b_off4 + i];
+        y[yb + i] = (row_x(&xs, xb, i) - mu) * rs * gamma[p.g_off4 + i] + beta[p.b_off4 + i];
     }
     stats[p.s_off + r] = mu;
     stats[p.s_off + p.rows + r] = rs;
+}
+
+// Element i of the row at xb: from the registers the first pass filled (fixed width N4), or
+// read again from x.
+fn row_x(xs: ptr<function, array<vec4<f32>, max(N4, 1u)>>, xb: u32, i: u32) -> vec4<f32> {
+    if (N4 > 0u) {
+        return (*xs)[i];
+    }
+    return x[xb + i];
 }
