@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use vdd::cpu::gemm::{gemm_naive, GemmShape};
 use vdd::device::Gpu;
-use vdd::kernels::matmul::{few_rows, plan, plan_for, GemmConfig, Offsets, Texels};
+use vdd::kernels::matmul::{few_rows, plan, plan_for, GemmConfig, Offsets, Texels, SG8_MAX_TM};
 use vdd::tensor::ops;
 use vdd::{Device, Tensor};
 
@@ -277,6 +277,24 @@ fn run_marked(g: &Gpu, dev: &Device, cfg: GemmConfig, c: &Case, mark_a: bool, ma
     let y = ops::gemm_with(cfg, 1, &c.s, &a, &b, bias.as_ref()).unwrap();
     let transfers = g.stream_stats().transfers - before;
     (y.to_vec().unwrap(), transfers)
+}
+
+/// The subgroup kernel has nine 8-row blocks at most: its tallest tile computes every row (both
+/// A layouts, plain and transposed output), and a taller one (say from an old tuning cache) is
+/// refused, so the planner falls back instead of leaving rows uncomputed.
+#[test]
+fn sg8_tallest_tile_computes_every_row_and_taller_is_refused() {
+    let Some(gg) = gpu() else { return };
+    let g = gg.dev.as_gpu().unwrap();
+    let mut rng = Rng::new(29);
+    for (ta, tc) in [(false, false), (true, false), (false, true), (true, true)] {
+        let c = case(&mut rng, (300, 36, 20), 1, ta, false, true, false);
+        let tallest = GemmConfig::Sg8 { tm: SG8_MAX_TM, tn4: 1, wg: 16, tc };
+        let taller = GemmConfig::Sg8 { tm: SG8_MAX_TM + 8, tn4: 1, wg: 16, tc };
+        assert!(!taller.supports(g, &c.s, Offsets::default()), "{taller} accepted");
+        let got = run(&gg.dev, tallest, 1, &c).unwrap_or_else(|| panic!("{tallest} refused"));
+        assert_close(&format!("{tallest} ta={ta}"), &got, &reference(&c), tol(20), 1e-5);
+    }
 }
 
 #[test]

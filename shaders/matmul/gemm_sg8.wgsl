@@ -28,7 +28,7 @@
 //
 // Requirements (checked by the launcher): N % 4 == 0, M % 4 == 0 if TRANS_C, c_off % 4 == 0; K % 4 == 0 unless TRANS_A, M % 4 == 0 if
 // TRANS_A; K % 4 == 0 if TRANS_B; vec4-aligned offsets and batch strides; subgroup size a
-// multiple of 8 with consecutive lanes; TM % 8 == 0; k_split % 4 == 0.
+// multiple of 8 with consecutive lanes; TM % 8 == 0, TM ≤ 72 (nine rows8 calls); k_split % 4 == 0.
 // Dispatch: (ceil(n / (32·TN4)), ceil(m / ((WG/8)·TM)), batch · splits).
 // CPU twin: cpu::gemm::gemm (with BIAS_ROW, also cpu::reduce::sum_leading of B).
 
@@ -41,6 +41,11 @@ override WG: u32 = 64u;
 
 // Transposed-A chunk slots per lane: TM/4 chunks of 4 rows spread over 8 lanes.
 const NS: u32 = (TM + 31u) / 32u;
+// A lane's accumulators (acc[r][l][j]: tile row r·8 + l, column group j), one vec4 per column
+// group, and its transposed-A chunks of one 4-step of k (at[slot][k row]).
+alias Tile = array<array<array<vec4<f32>, TN4>, 8>, TM / 8u>;
+alias Cols = array<vec4<f32>, TN4>;
+alias ChunksT = array<array<vec4<f32>, 4>, NS>;
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32,
@@ -63,12 +68,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     for (var j = 0u; j < TN4; j++) { cl[j] = min(col4 + j, n4 - 1u); }
     // acc[r][l][j]: row r·8 + l, column group j. Indexing each level by its own loop variable
     // lets NIR force-unroll every loop (an indirect index would send acc to scratch memory).
-    var acc: array<array<array<vec4<f32>, TN4>, 8>, TM / 8u>;
+    var acc: Tile;
     var bsum: array<vec4<f32>, TN4>;
     var bsr: array<vec4<f32>, NS>;
     for (var kq = kq0; kq < kq1; kq++) {
         var av: array<vec4<f32>, TM / 8u>;
-        var at: array<array<vec4<f32>, 4>, NS>;
+        var at: ChunksT;
         if (TRANS_A == 1u) {
             for (var s = 0u; s < NS; s++) {
                 let chunk = min(row0 / 4u + lane + 8u * s, m4 - 1u);
@@ -84,10 +89,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 av[r] = lda(a_base4 + min(row0 + r * 8u + lane, p.m - 1u) * k4 + kq);
             }
         }
-        var b0: array<vec4<f32>, TN4>;
-        var b1: array<vec4<f32>, TN4>;
-        var b2: array<vec4<f32>, TN4>;
-        var b3: array<vec4<f32>, TN4>;
+        var b0: Cols;
+        var b1: Cols;
+        var b2: Cols;
+        var b3: Cols;
         for (var j = 0u; j < TN4; j++) {
             if (TRANS_B == 1u) {
                 let c0 = ldb(b_base4 + (cl[j] * 4u) * k4 + kq);
@@ -109,24 +114,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 bsum[j] += (b0[j] + b1[j]) + (b2[j] + b3[j]);
             }
         }
-        for (var r = 0u; r < TM / 8u; r++) {
-            for (var l = 0u; l < 8u; l++) {
-                var x: vec4<f32>;
-                if (TRANS_A == 1u) {
-                    let ci = 2u * r + l / 4u;
-                    let owner = base_lane + ci % 8u;
-                    let slot = ci / 8u;
-                    let comp = l % 4u;
-                    x = vec4<f32>(subgroupShuffle(at[slot][0][comp], owner), subgroupShuffle(at[slot][1][comp], owner),
-                                  subgroupShuffle(at[slot][2][comp], owner), subgroupShuffle(at[slot][3][comp], owner));
-                } else {
-                    x = subgroupShuffle(av[r], base_lane + l);
-                }
-                for (var j = 0u; j < TN4; j++) {
-                    acc[r][l][j] = acc[r][l][j] + x.x * b0[j] + x.y * b1[j] + x.z * b2[j] + x.w * b3[j];
-                }
-            }
-        }
+        // The multiply-adds, one call per 8-row block with a constant block index (see rows8).
+        if (TM / 8u > 0u) { rows8(&acc, 0u, av[0], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 1u) { rows8(&acc, 1u, av[min(1u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 2u) { rows8(&acc, 2u, av[min(2u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 3u) { rows8(&acc, 3u, av[min(3u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 4u) { rows8(&acc, 4u, av[min(4u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 5u) { rows8(&acc, 5u, av[min(5u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 6u) { rows8(&acc, 6u, av[min(6u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 7u) { rows8(&acc, 7u, av[min(7u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 8u) { rows8(&acc, 8u, av[min(8u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
     }
     // vec4 stores: C[z] is [m, n] (TRANS_C = 0) or [n, m] (TRANS_C = 1) at c_off + z·m·n.
     let blk4 = (p.c_off + wid.z * p.c_block) / 4u;
@@ -180,6 +177,32 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                     store4(blk4 + p.m * n4 + col4 + j, p.alpha * bsum[j]);
                 }
             }
+        }
+    }
+}
+
+// One 4-step of k for the 8 tile rows of block r (a constant at every call): each row's 4 values
+// of op(A) come from the lane that loaded them (av: this lane's row of the block; at: its
+// transposed chunks), times the 4 rows of B (b0…b3), into acc[r]. Calling this per block
+// instead of looping over r leaves no loop for the driver to unroll with acc indexed by its
+// variable: Mesa 25's llvmpipe declines to unroll such a loop for TM ≥ 32 and then keeps acc in
+// scratch memory (ksweep 1024³: 12–18 against 41–51 GFLOP/s); Mesa 22.3 unrolled it either way.
+fn rows8(acc: ptr<function, Tile>, r: u32, av: vec4<f32>, at: ptr<function, ChunksT>, base_lane: u32,
+         b0: ptr<function, Cols>, b1: ptr<function, Cols>, b2: ptr<function, Cols>, b3: ptr<function, Cols>) {
+    for (var l = 0u; l < 8u; l++) {
+        var x: vec4<f32>;
+        if (TRANS_A == 1u) {
+            let ci = 2u * r + l / 4u;
+            let owner = base_lane + ci % 8u;
+            let slot = ci / 8u;
+            let comp = l % 4u;
+            x = vec4<f32>(subgroupShuffle((*at)[slot][0][comp], owner), subgroupShuffle((*at)[slot][1][comp], owner),
+                          subgroupShuffle((*at)[slot][2][comp], owner), subgroupShuffle((*at)[slot][3][comp], owner));
+        } else {
+            x = subgroupShuffle(av, base_lane + l);
+        }
+        for (var j = 0u; j < TN4; j++) {
+            (*acc)[r][l][j] = (*acc)[r][l][j] + x.x * (*b0)[j] + x.y * (*b1)[j] + x.z * (*b2)[j] + x.w * (*b3)[j];
         }
     }
 }

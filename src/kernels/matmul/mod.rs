@@ -141,6 +141,7 @@ impl GemmConfig {
                 sg_ok
                     && tm % 8 == 0
                     && tm > 0
+                    && tm <= SG8_MAX_TM
                     && tn4 > 0
                     && wg % 8 == 0
                     && fits(wg, 1)
@@ -209,6 +210,10 @@ impl GemmConfig {
         }
     }
 }
+
+/// Most tile rows of the subgroup kernel: it updates its 8-row blocks by one call each, for at
+/// most nine blocks (see `rows8` in `gemm_sg8.wgsl`).
+pub const SG8_MAX_TM: u32 = 72;
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
