@@ -183,27 +183,41 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 
 // One 4-step of k for the 8 tile rows of block r (a constant at every call): each row's 4 values
 // of op(A) come from the lane that loaded them (av: this lane's row of the block; at: its
-// transposed chunks), times the 4 rows of B (b0…b3), into acc[r]. Calling this per block
-// instead of looping over r leaves no loop for the driver to unroll with acc indexed by its
-// variable: Mesa 25's llvmpipe declines to unroll such a loop for TM ≥ 32 and then keeps acc in
-// scratch memory (ksweep 1024³: 12–18 against 41–51 GFLOP/s); Mesa 22.3 unrolled it either way.
+// transposed chunks), times the 4 rows of B (b0…b3), into acc[r]. Calling this per block, and
+// row1 per row, instead of looping over r and l leaves no loop for the driver to unroll with acc
+// indexed by its variable: Mesa 25's llvmpipe declines to unroll the loop over blocks for
+// TM ≥ 32, and the one over rows with a transposed A and 3 column groups, and then keeps acc in
+// scratch memory (ksweep 1024³: 12–18 against 41–51 GFLOP/s); Mesa 22.3 unrolled them all.
 fn rows8(acc: ptr<function, Tile>, r: u32, av: vec4<f32>, at: ptr<function, ChunksT>, base_lane: u32,
          b0: ptr<function, Cols>, b1: ptr<function, Cols>, b2: ptr<function, Cols>, b3: ptr<function, Cols>) {
-    for (var l = 0u; l < 8u; l++) {
-        var x: vec4<f32>;
-        if (TRANS_A == 1u) {
-            let ci = 2u * r + l / 4u;
-            let owner = base_lane + ci % 8u;
-            let slot = ci / 8u;
-            let comp = l % 4u;
-            x = vec4<f32>(subgroupShuffle((*at)[slot][0][comp], owner), subgroupShuffle((*at)[slot][1][comp], owner),
-                          subgroupShuffle((*at)[slot][2][comp], owner), subgroupShuffle((*at)[slot][3][comp], owner));
-        } else {
-            x = subgroupShuffle(av, base_lane + l);
-        }
-        for (var j = 0u; j < TN4; j++) {
-            (*acc)[r][l][j] = (*acc)[r][l][j] + x.x * (*b0)[j] + x.y * (*b1)[j] + x.z * (*b2)[j] + x.w * (*b3)[j];
-        }
+    row1(acc, r, 0u, a_row(r, 0u, av, at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 1u, a_row(r, 1u, av, at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 2u, a_row(r, 2u, av, at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 3u, a_row(r, 3u, av, at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 4u, a_row(r, 4u, av, at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 5u, a_row(r, 5u, av, at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 6u, a_row(r, 6u, av, at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 7u, a_row(r, 7u, av, at, base_lane), b0, b1, b2, b3);
+}
+
+// The 4 values of op(A) of tile row r·8 + l for this 4-step of k, from the lane holding them.
+fn a_row(r: u32, l: u32, av: vec4<f32>, at: ptr<function, ChunksT>, base_lane: u32) -> vec4<f32> {
+    if (TRANS_A == 1u) {
+        let ci = 2u * r + l / 4u;
+        let owner = base_lane + ci % 8u;
+        let slot = ci / 8u;
+        let comp = l % 4u;
+        return vec4<f32>(subgroupShuffle((*at)[slot][0][comp], owner), subgroupShuffle((*at)[slot][1][comp], owner),
+                         subgroupShuffle((*at)[slot][2][comp], owner), subgroupShuffle((*at)[slot][3][comp], owner));
+    }
+    return subgroupShuffle(av, base_lane + l);
+}
+
+// acc[r][l][j] += x · (b0[j], b1[j], b2[j], b3[j]) for every column group j.
+fn row1(acc: ptr<function, Tile>, r: u32, l: u32, x: vec4<f32>,
+        b0: ptr<function, Cols>, b1: ptr<function, Cols>, b2: ptr<function, Cols>, b3: ptr<function, Cols>) {
+    for (var j = 0u; j < TN4; j++) {
+        (*acc)[r][l][j] = (*acc)[r][l][j] + x.x * (*b0)[j] + x.y * (*b1)[j] + x.z * (*b2)[j] + x.w * (*b3)[j];
     }
 }
 
