@@ -42,9 +42,11 @@ override WG: u32 = 64u;
 // Transposed-A chunk slots per lane: TM/4 chunks of 4 rows spread over 8 lanes.
 const NS: u32 = (TM + 31u) / 32u;
 // A lane's accumulators (acc[r][l][j]: tile row r·8 + l, column group j), one vec4 per column
-// group, and its transposed-A chunks of one 4-step of k (at[slot][k row]).
+// group, its rows of A for one 4-step of k (av[r]: row r·8 + lane) and its transposed-A chunks
+// (at[slot][k row]).
 alias Tile = array<array<array<vec4<f32>, TN4>, 8>, TM / 8u>;
 alias Cols = array<vec4<f32>, TN4>;
+alias Rows = array<vec4<f32>, TM / 8u>;
 alias ChunksT = array<array<vec4<f32>, 4>, NS>;
 
 @compute @workgroup_size(WG)
@@ -66,13 +68,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let b_base4 = (p.b_off + bi * p.sb) / 4u;
     var cl: array<u32, TN4>;
     for (var j = 0u; j < TN4; j++) { cl[j] = min(col4 + j, n4 - 1u); }
-    // acc[r][l][j]: row r·8 + l, column group j. Indexing each level by its own loop variable
-    // lets NIR force-unroll every loop (an indirect index would send acc to scratch memory).
+    // acc[r][l][j] (Tile): constant indices in rows8, each level indexed by its own loop
+    // variable in the stores, so that acc stays in registers (an index the driver cannot resolve
+    // sends it to scratch memory).
     var acc: Tile;
     var bsum: array<vec4<f32>, TN4>;
     var bsr: array<vec4<f32>, NS>;
     for (var kq = kq0; kq < kq1; kq++) {
-        var av: array<vec4<f32>, TM / 8u>;
+        var av: Rows;
         var at: ChunksT;
         if (TRANS_A == 1u) {
             for (var s = 0u; s < NS; s++) {
@@ -115,15 +118,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
             }
         }
         // The multiply-adds, one call per 8-row block with a constant block index (see rows8).
-        if (TM / 8u > 0u) { rows8(&acc, 0u, av[0], &at, base_lane, &b0, &b1, &b2, &b3); }
-        if (TM / 8u > 1u) { rows8(&acc, 1u, av[min(1u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
-        if (TM / 8u > 2u) { rows8(&acc, 2u, av[min(2u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
-        if (TM / 8u > 3u) { rows8(&acc, 3u, av[min(3u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
-        if (TM / 8u > 4u) { rows8(&acc, 4u, av[min(4u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
-        if (TM / 8u > 5u) { rows8(&acc, 5u, av[min(5u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
-        if (TM / 8u > 6u) { rows8(&acc, 6u, av[min(6u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
-        if (TM / 8u > 7u) { rows8(&acc, 7u, av[min(7u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
-        if (TM / 8u > 8u) { rows8(&acc, 8u, av[min(8u, TM / 8u - 1u)], &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 0u) { rows8(&acc, 0u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 1u) { rows8(&acc, 1u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 2u) { rows8(&acc, 2u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 3u) { rows8(&acc, 3u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 4u) { rows8(&acc, 4u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 5u) { rows8(&acc, 5u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 6u) { rows8(&acc, 6u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 7u) { rows8(&acc, 7u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
+        if (TM / 8u > 8u) { rows8(&acc, 8u, &av, &at, base_lane, &b0, &b1, &b2, &b3); }
     }
     // vec4 stores: C[z] is [m, n] (TRANS_C = 0) or [n, m] (TRANS_C = 1) at c_off + z·m·n.
     let blk4 = (p.c_off + wid.z * p.c_block) / 4u;
@@ -182,22 +185,22 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 // One 4-step of k for the 8 tile rows of block r (a constant at every call): each row's 4 values
-// of op(A) come from the lane that loaded them (av: this lane's row of the block; at: its
+// of op(A) come from the lane that loaded them (av[r]: this lane's row of the block; at: its
 // transposed chunks), times the 4 rows of B (b0…b3), into acc[r]. Calling this per block, and
 // row1 per row, instead of looping over r and l leaves no loop for the driver to unroll with acc
 // indexed by its variable: Mesa 25's llvmpipe declines to unroll the loop over blocks for
 // TM ≥ 32, and the one over rows with a transposed A and 3 column groups, and then keeps acc in
 // scratch memory (ksweep 1024³: 12–18 against 41–51 GFLOP/s); Mesa 22.3 unrolled them all.
-fn rows8(acc: ptr<function, Tile>, r: u32, av: vec4<f32>, at: ptr<function, ChunksT>, base_lane: u32,
+fn rows8(acc: ptr<function, Tile>, r: u32, av: ptr<function, Rows>, at: ptr<function, ChunksT>, base_lane: u32,
          b0: ptr<function, Cols>, b1: ptr<function, Cols>, b2: ptr<function, Cols>, b3: ptr<function, Cols>) {
-    row1(acc, r, 0u, a_row(r, 0u, av, at, base_lane), b0, b1, b2, b3);
-    row1(acc, r, 1u, a_row(r, 1u, av, at, base_lane), b0, b1, b2, b3);
-    row1(acc, r, 2u, a_row(r, 2u, av, at, base_lane), b0, b1, b2, b3);
-    row1(acc, r, 3u, a_row(r, 3u, av, at, base_lane), b0, b1, b2, b3);
-    row1(acc, r, 4u, a_row(r, 4u, av, at, base_lane), b0, b1, b2, b3);
-    row1(acc, r, 5u, a_row(r, 5u, av, at, base_lane), b0, b1, b2, b3);
-    row1(acc, r, 6u, a_row(r, 6u, av, at, base_lane), b0, b1, b2, b3);
-    row1(acc, r, 7u, a_row(r, 7u, av, at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 0u, a_row(r, 0u, (*av)[r], at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 1u, a_row(r, 1u, (*av)[r], at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 2u, a_row(r, 2u, (*av)[r], at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 3u, a_row(r, 3u, (*av)[r], at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 4u, a_row(r, 4u, (*av)[r], at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 5u, a_row(r, 5u, (*av)[r], at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 6u, a_row(r, 6u, (*av)[r], at, base_lane), b0, b1, b2, b3);
+    row1(acc, r, 7u, a_row(r, 7u, (*av)[r], at, base_lane), b0, b1, b2, b3);
 }
 
 // The 4 values of op(A) of tile row r·8 + l for this 4-step of k, from the lane holding them.
