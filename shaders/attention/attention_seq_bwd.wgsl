@@ -7,7 +7,8 @@
 // without their repeated loads or the Δ scratch.
 //
 // Layout: attention_common.wgsl. Dispatch: kernels::grid_for(batch·heads, WG). Defines: HD, VW
-// (load width, with its width library), NT (= tokens).
+// (load width, with its width library), NT (= tokens, at most 16: the query calls;
+// kernels::attention::SEQ_MAX_TOKENS).
 // CPU twin: cpu::attention::attention_bwd.
 
 @group(0) @binding(0) var<storage, read> q: array<V>;

@@ -70,11 +70,15 @@ pub const KERNELS: &[Kernel] = &[
     ATTENTION_SEQ_BWD[2],
 ];
 
+/// Most tokens of a short sequence: the backward kernel runs one guarded `query` call per
+/// query token, sixteen of them (see `attention_seq_bwd.wgsl`).
+pub const SEQ_MAX_TOKENS: usize = 16;
+
 /// Whether a shape runs the short-sequence kernels: every token's head vectors of one
-/// (sequence, head) fit in registers (tokens · head dim ≤ 256, at most 16 tokens), so keys and
-/// values are loaded once per head instead of once per later query.
+/// (sequence, head) fit in registers (tokens · head dim ≤ 256, at most [`SEQ_MAX_TOKENS`]
+/// tokens), so keys and values are loaded once per head instead of once per later query.
 pub fn short(s: &AttentionShape) -> bool {
-    s.tokens <= 16 && s.tokens * s.head_dim <= 256
+    s.tokens <= SEQ_MAX_TOKENS && s.tokens * s.head_dim <= 256
 }
 
 /// Index into the kernel families of the widest load (4, 2 or 1 floats) dividing the head
