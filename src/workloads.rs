@@ -105,7 +105,7 @@ impl StudentStep {
         let cfg = StudentConfig::avoiding();
         let mut pb = ParamBuilder::new();
         let obs = ops::random(device, &[batch, cfg.window, cfg.obs_dim], Dist::Normal { mean: 0.0, std: 1.0 }, 2, 0)?;
-        let net = StudentNet::new(&mut pb, cfg, device)?;
+        let net = StudentNet::new(&mut pb, cfg)?;
         let store = pb.build(device, 0)?;
         let opt = Adam::new(&store, AdamConfig { lr: 1e-4, ..AdamConfig::default() })?;
         Ok(StudentStep { store, net, opt, obs, steps: 0 })

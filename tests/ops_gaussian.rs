@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use vdd::cpu::gaussian::{self as cpu, ExpertShape};
+use vdd::cpu::gaussian::{self as cpu, CholFill, ExpertShape};
 use vdd::tensor::ops;
 use vdd::{Device, Tensor};
 
@@ -299,5 +299,82 @@ fn mixture_nll_gradient_matches_finite_differences() {
         let x0: Vec<f64> = lower.iter().map(|&e| b.chol[e]).collect();
         let an: Vec<f64> = lower.iter().map(|&e| dl[e]).collect();
         check_grad(&format!("d_chol {tag}"), &f, &x0, &an, 1e-7);
+    }
+}
+
+fn softplus64(x: f64) -> f64 {
+    if x > 20.0 {
+        x
+    } else {
+        x.exp().ln_1p()
+    }
+}
+
+/// The factor layout by hand: row-major over j ≤ i (full) or the diagonal, softplus on it.
+#[test]
+fn chol_fill_fills_the_lower_triangle_row_by_row() {
+    let (shift, floor) = (0.5f32, 1e-3f32);
+    let sp = |x: f64| softplus64(x + f64::from(shift)) + f64::from(floor);
+    let raw = [0.3, -1.2, 0.7, 2.0, -0.4, 1.5];
+    let full = CholFill { dim: 3, full: true, shift, floor };
+    let l = ops::chol_fill(&t64(&raw, &[1, 6]), &full).unwrap();
+    assert_eq!(l.shape(), &[1, 3, 3]);
+    let want = [sp(0.3), 0.0, 0.0, -1.2, sp(0.7), 0.0, 2.0, -0.4, sp(1.5)];
+    assert_close64("full d=3", &l.to_vec64().unwrap(), &want, 1e-12, 1e-12);
+    let diag = CholFill { dim: 2, full: false, ..full };
+    let l = ops::chol_fill(&t64(&raw[..4], &[2, 2]), &diag).unwrap();
+    let want = [sp(0.3), 0.0, 0.0, sp(-1.2), sp(0.7), 0.0, 0.0, sp(2.0)];
+    assert_close64("diagonal d=2", &l.to_vec64().unwrap(), &want, 1e-12, 1e-12);
+    let err = ops::chol_fill(&t64(&raw[..5], &[1, 5]), &full).unwrap_err().to_string();
+    assert!(err.contains("expected [..., 6]"), "{err}");
+}
+
+fn t64(v: &[f64], shape: &[usize]) -> Tensor {
+    Tensor::from_f64(&Device::CpuF64, v, shape).unwrap()
+}
+
+#[test]
+fn chol_fill_kernels_match_cpu_on_awkward_shapes() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(93);
+    for &n in AWKWARD {
+        for (d, full) in [(1, true), (2, true), (3, false), (7, true), (2, false)] {
+            let c = CholFill { dim: d, full, shift: 0.5413, floor: 1e-4 };
+            let k = c.slots();
+            // Raw values across softplus's linear threshold (raw + shift > 20) too.
+            let raw: Vec<f64> = rng
+                .vec64(n * k, -4.0, 4.0)
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| if i % 11 == 5 { v + 22.0 } else { v })
+                .collect();
+            let dl = rng.vec64(n * d * d, -1.0, 1.0);
+            let tag = format!("n{n} d{d} full={full}");
+            let lg = ops::chol_fill(&on(&g.dev, &raw, &[n, k]), &c).unwrap();
+            let lc = ops::chol_fill(&on(&Device::Cpu, &raw, &[n, k]), &c).unwrap();
+            assert_close(&format!("chol_fill {tag}"), &lg.to_vec().unwrap(), &lc.to_vec().unwrap(), 1e-6, 1e-6);
+            let dg = ops::chol_fill_bwd(&on(&g.dev, &raw, &[n, k]), &on(&g.dev, &dl, &[n, d, d]), &c).unwrap();
+            let dc =
+                ops::chol_fill_bwd(&on(&Device::Cpu, &raw, &[n, k]), &on(&Device::Cpu, &dl, &[n, d, d]), &c).unwrap();
+            assert_close(&format!("chol_fill_bwd {tag}"), &dg.to_vec().unwrap(), &dc.to_vec().unwrap(), 1e-6, 1e-6);
+        }
+    }
+}
+
+/// L(raw) = Σ w ⊙ chol_fill(raw): its gradient is chol_fill_bwd(raw, w).
+#[test]
+fn chol_fill_backward_matches_finite_differences() {
+    let mut rng = Rng::new(94);
+    for (d, full) in [(1, true), (2, true), (3, true), (3, false)] {
+        let c = CholFill { dim: d, full, shift: 0.5413, floor: 1e-4 };
+        let (n, k) = (3, c.slots());
+        let raw = rng.vec64(n * k, -3.0, 3.0);
+        let w = rng.vec64(n * d * d, -1.0, 1.0);
+        let loss = |x: &[f64]| -> f64 {
+            let l = ops::chol_fill(&t64(x, &[n, k]), &c).unwrap().to_vec64().unwrap();
+            l.iter().zip(&w).map(|(a, b)| a * b).sum()
+        };
+        let g = ops::chol_fill_bwd(&t64(&raw, &[n, k]), &t64(&w, &[n, d, d]), &c).unwrap().to_vec64().unwrap();
+        check_grad(&format!("chol_fill d{d} full={full}"), &loss, &raw, &g, 1e-6);
     }
 }

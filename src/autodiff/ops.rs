@@ -3,6 +3,7 @@
 
 use super::{Tape, Var};
 use crate::cpu::elementwise::{Binary, Side, Unary};
+use crate::cpu::gaussian::CholFill;
 use crate::cpu::reduce::{Reduce, Softmax};
 use crate::error::{Error, Result};
 use crate::tensor::ops::{self as t, AttnDropout};
@@ -263,6 +264,17 @@ impl Tape<'_> {
         let y = t::gather_rows(&x.value, idx)?;
         let (idx, rows) = (idx.to_vec(), x.shape()[0]);
         Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::gather_rows_bwd(dy, &idx, rows)?)])))
+    }
+
+    /// Lower Cholesky factors from a head's raw outputs `[..., k]` → `[..., d, d]`
+    /// ([`t::chol_fill`]). Backward: [`t::chol_fill_bwd`].
+    ///
+    /// # Errors
+    /// Shape or device errors.
+    pub fn chol_fill(&self, raw: &Var, c: CholFill) -> Result<Var> {
+        let y = t::chol_fill(&raw.value, &c)?;
+        let rv = raw.value.clone();
+        Ok(self.record(y, &[raw], move |dl| Ok(vec![Some(t::chol_fill_bwd(&rv, dl, &c)?)])))
     }
 
     /// Mean squared error `mean((x − target)²)` as a scalar `[]`.

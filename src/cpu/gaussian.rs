@@ -1,6 +1,6 @@
 //! Gaussian-mixture densities, scores and the VDD expert/gating updates (CPU twins of
 //! `shaders/gaussian/`: `gmm_score.wgsl`, `expert_sample.wgsl`, `expert_grad.wgsl`,
-//! `mixture_log_prob.wgsl`, `mixture_nll_grad.wgsl`).
+//! `mixture_log_prob.wgsl`, `mixture_nll_grad.wgsl`, `chol_fill.wgsl`, `chol_fill_bwd.wgsl`).
 //!
 //! A batch holds `G` mixtures of `K` components in `D` dims (one per state) and `Q` query points
 //! per mixture. Each query carries a *noise level* `(c, v)`: the query is scored under the
@@ -11,6 +11,7 @@
 //! `means: [G, K, D]`, `covs: [G, K, D, D]`, `log_w: [G, K]`, `x: [G, Q, D]`,
 //! `noise: [G, Q, 2]`, outputs `score: [G, Q, D]`, `log_p: [G, Q]`.
 
+use super::elementwise::Unary;
 use super::Real;
 
 /// Sizes of a mixture batch.
@@ -151,6 +152,68 @@ pub struct ExpertShape {
     pub samples: usize,
     /// Action dimension d.
     pub dim: usize,
+}
+
+/// How a Cholesky head's raw outputs become lower-triangular factors ([`chol_fill`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CholFill {
+    /// Matrix size d.
+    pub dim: usize,
+    /// Full lower triangle (`d(d+1)/2` raw values per matrix) or diagonal only (`d`).
+    pub full: bool,
+    /// Added to a raw diagonal value before the softplus.
+    pub shift: f32,
+    /// Added after the softplus: the floor of the diagonal.
+    pub floor: f32,
+}
+
+impl CholFill {
+    /// Raw values per matrix.
+    pub fn slots(&self) -> usize {
+        if self.full {
+            self.dim * (self.dim + 1) / 2
+        } else {
+            self.dim
+        }
+    }
+
+    /// The `(i, j)` entries the raw values fill, in slot order (row-major over `j ≤ i`).
+    fn entries(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        (0..self.dim).flat_map(move |i| (0..=i).filter(move |&j| self.full || j == i).map(move |j| (i, j)))
+    }
+}
+
+/// Lower Cholesky factors from a head's raw outputs: slot `s` of a matrix fills entry
+/// `(i, j)` of [`CholFill::entries`]; off-diagonal entries take the raw value, diagonal ones
+/// `softplus(raw + shift) + floor`, and every other entry is 0.
+///
+/// # Shapes
+/// `raw: [n, k]` with `k = c.slots()`, `out: [n, d, d]`.
+pub fn chol_fill<T: Real>(c: &CholFill, raw: &[T], out: &mut [T]) {
+    let (d, k) = (c.dim, c.slots());
+    let (shift, floor) = (T::of(f64::from(c.shift)), T::of(f64::from(c.floor)));
+    for (r, l) in raw.chunks(k).zip(out.chunks_mut(d * d)) {
+        l.fill(T::zero());
+        for ((i, j), &v) in c.entries().zip(r) {
+            l[i * d + j] = if i == j { Unary::Softplus.f(v + shift) + floor } else { v };
+        }
+    }
+}
+
+/// Gradient of [`chol_fill`]: `draw[s] = dl[i, j]`, times `softplus′(raw + shift)` on the
+/// diagonal; entries the raw values do not fill get no gradient.
+///
+/// # Shapes
+/// `raw, draw: [n, k]`, `dl: [n, d, d]`.
+pub fn chol_fill_bwd<T: Real>(c: &CholFill, raw: &[T], dl: &[T], draw: &mut [T]) {
+    let (d, k) = (c.dim, c.slots());
+    let shift = T::of(f64::from(c.shift));
+    for ((r, g), dr) in raw.chunks(k).zip(dl.chunks(d * d)).zip(draw.chunks_mut(k)) {
+        for (((i, j), &v), o) in c.entries().zip(r).zip(dr.iter_mut()) {
+            let gi = g[i * d + j];
+            *o = if i == j { gi * Unary::Softplus.df(v + shift) } else { gi };
+        }
+    }
 }
 
 /// Reparameterised samples `a[r,z,v] = μ[r,z] + L[r,z]·ε[r,z,v]`.

@@ -2,7 +2,7 @@
 
 use super::elementwise::Span;
 use super::{grid_for, launch, shader, Cost, Kernel, Source, R, W};
-use crate::cpu::gaussian::{ExpertShape, MixtureShape};
+use crate::cpu::gaussian::{CholFill, ExpertShape, MixtureShape};
 use crate::device::Gpu;
 use crate::error::{Error, Result};
 use bytemuck::{Pod, Zeroable};
@@ -61,8 +61,27 @@ pub const MIXTURE_NLL_GRAD: Kernel = Kernel {
     variants: DZ_VARIANTS,
 };
 
+const FULL_VARIANTS: &[&[(&str, u32)]] = &[&[("FULL", 0)], &[("FULL", 1)]];
+/// Lower Cholesky factors from a head's raw outputs.
+pub const CHOL_FILL: Kernel = Kernel {
+    source: shader!("gaussian/chol_fill.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, W],
+    variants: FULL_VARIANTS,
+};
+/// Gradient of [`CHOL_FILL`].
+pub const CHOL_FILL_BWD: Kernel = Kernel {
+    source: shader!("gaussian/chol_fill_bwd.wgsl"),
+    includes: &[],
+    entry: "main",
+    storage: &[R, R, W],
+    variants: FULL_VARIANTS,
+};
+
 /// Every kernel of the family.
-pub const KERNELS: &[Kernel] = &[GMM_SCORE, EXPERT_SAMPLE, EXPERT_GRAD, MIXTURE_LOG_PROB, MIXTURE_NLL_GRAD];
+pub const KERNELS: &[Kernel] =
+    &[GMM_SCORE, EXPERT_SAMPLE, EXPERT_GRAD, MIXTURE_LOG_PROB, MIXTURE_NLL_GRAD, CHOL_FILL, CHOL_FILL_BWD];
 
 fn check_dims(op: &'static str, d: usize, z: usize) -> Result<()> {
     if d == 0 || d > MAX_DIM || z == 0 || z > MAX_EXPERTS {
@@ -299,5 +318,58 @@ pub fn mixture_nll_grad(
         &p,
         grid_for(s.rows, 64),
         Cost { flops: r * z * (3.0 * d * d + 12.0), bytes: 4.0 * r * z * (2.0 * d * d + 2.0 * d + 2.0) },
+    )
+}
+
+/// Records [`crate::cpu::gaussian::chol_fill`] of `n` matrices.
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn chol_fill(gpu: &Gpu, c: &CholFill, n: usize, raw: Span, out: Span) -> Result<()> {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct P {
+        u: [u32; 4],
+        shift: f32,
+        floor: f32,
+        pad: [u32; 2],
+    }
+    let p = P { u: [n as u32, c.dim as u32, raw.off, out.off], shift: c.shift, floor: c.floor, pad: [0; 2] };
+    let (k, dd) = (c.slots(), c.dim * c.dim);
+    launch(
+        gpu,
+        &CHOL_FILL,
+        &[("FULL", u32::from(c.full))],
+        &[],
+        &[raw.buf, out.buf],
+        &p,
+        grid_for(n, 64),
+        Cost { flops: (n * 4 * c.dim) as f64, bytes: (4 * n * (k + dd)) as f64 },
+    )
+}
+
+/// Records [`crate::cpu::gaussian::chol_fill_bwd`] of `n` matrices.
+///
+/// # Errors
+/// Kernel compilation or dispatch errors.
+pub fn chol_fill_bwd(gpu: &Gpu, c: &CholFill, n: usize, raw: Span, dl: Span, draw: Span) -> Result<()> {
+    #[repr(C)]
+    #[derive(Clone, Copy, Pod, Zeroable)]
+    struct P {
+        u: [u32; 5],
+        shift: f32,
+        pad: [u32; 2],
+    }
+    let p = P { u: [n as u32, c.dim as u32, raw.off, dl.off, draw.off], shift: c.shift, pad: [0; 2] };
+    let k = c.slots();
+    launch(
+        gpu,
+        &CHOL_FILL_BWD,
+        &[("FULL", u32::from(c.full))],
+        &[],
+        &[raw.buf, dl.buf, draw.buf],
+        &p,
+        grid_for(n, 64),
+        Cost { flops: (n * 4 * c.dim) as f64, bytes: (4 * n * 3 * k) as f64 },
     )
 }

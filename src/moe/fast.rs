@@ -7,6 +7,7 @@
 use super::fast_linear::{param, Lin};
 use super::{Mixtures, Student, StudentConfig};
 use crate::cpu::elementwise::Unary;
+use crate::cpu::gaussian::chol_fill;
 use crate::cpu::rng::HostRng;
 use crate::error::{Error, Result};
 use crate::io::Normalization;
@@ -440,7 +441,7 @@ impl FastStudent {
         let s = &mut self.s;
         self.mean.apply(&s.feat[..n * fw], n, &mut s.mean[..n * z * d], &mut s.a, &mut s.b, &mut s.c);
         self.cov.apply(&s.feat[..n * fw], n, &mut s.raw[..n * z * k], &mut s.a, &mut s.b, &mut s.c);
-        let shift = f64::from(c.init_std - c.min_std).exp_m1().ln();
+        let fill = c.chol_fill();
         let std = &self.norm.action_std;
         let mut m = Mixtures { n, experts: z, dim: d, weights: Vec::new(), means: Vec::new(), chols: Vec::new() };
         for r in 0..n {
@@ -448,23 +449,9 @@ impl FastStudent {
             for e in 0..z {
                 let mu = &s.mean[(r * z + e) * d..][..d];
                 m.means.extend(mu.iter().enumerate().map(|(j, &v)| f64::from(v) * std[j] + self.norm.action_mean[j]));
-                let raw = &s.raw[(r * z + e) * k..][..k];
-                let mut l = vec![0.0; d * d];
-                let mut slot = 0;
-                for i in 0..d {
-                    for j in 0..d {
-                        if (c.full_cov && j <= i) || (!c.full_cov && j == i) {
-                            let v = f64::from(raw[slot]);
-                            l[i * d + j] = if i == j {
-                                crate::cpu::fastmath::softplus((v + shift) as f32) as f64 + f64::from(c.min_std)
-                            } else {
-                                v
-                            };
-                            slot += 1;
-                        }
-                    }
-                }
-                m.chols.extend(l.iter().enumerate().map(|(e2, v)| v * std[e2 / d]));
+                let mut l = vec![0f32; d * d];
+                chol_fill(&fill, &s.raw[(r * z + e) * k..][..k], &mut l);
+                m.chols.extend(l.iter().enumerate().map(|(e2, &v)| f64::from(v) * std[e2 / d]));
             }
         }
         Ok(m)

@@ -3,7 +3,8 @@
 //! head on the *detached* feature.
 
 use crate::autodiff::{Tape, Var};
-use crate::cpu::elementwise::{Binary, Unary};
+use crate::cpu::elementwise::Unary;
+use crate::cpu::gaussian::CholFill;
 use crate::cpu::mlp_chain::{ChainPlan, Slot};
 use crate::cpu::reduce::Softmax;
 use crate::device::Device;
@@ -123,10 +124,17 @@ impl StudentConfig {
 
     /// Outputs of the Cholesky head per expert: d(d+1)/2 (full) or d (diagonal).
     pub fn chol_params(&self) -> usize {
-        if self.full_cov {
-            self.act_dim * (self.act_dim + 1) / 2
-        } else {
-            self.act_dim
+        self.chol_fill().slots()
+    }
+
+    /// How the Cholesky head's outputs fill the factors: `L_ii = softplus(raw_ii + c) + min_std`
+    /// with `c = softplus⁻¹(init_std − min_std)`, so a zero output gives `init_std`.
+    pub fn chol_fill(&self) -> CholFill {
+        CholFill {
+            dim: self.act_dim,
+            full: self.full_cov,
+            shift: f64::from(self.init_std - self.min_std).exp_m1().ln() as f32,
+            floor: self.min_std,
         }
     }
 }
@@ -189,19 +197,14 @@ pub struct StudentNet {
     mean: Head,
     cov: Head,
     gating: Option<ResidualMlp>,
-    /// Constant selection matrix `[k, d·d]` filling the lower triangle from k head outputs.
-    fill: Tensor,
-    /// `[d·d]` masks of the diagonal and of the rest.
-    diag: Tensor,
-    off_diag: Tensor,
 }
 
 impl StudentNet {
-    /// Declares the network's parameters and builds its constants on `device`.
+    /// Declares the network's parameters.
     ///
     /// # Errors
-    /// [`Error::InvalidArgument`] for inconsistent sizes; device errors.
-    pub fn new(pb: &mut ParamBuilder, cfg: StudentConfig, device: &crate::Device) -> Result<Self> {
+    /// [`Error::InvalidArgument`] for inconsistent sizes.
+    pub fn new(pb: &mut ParamBuilder, cfg: StudentConfig) -> Result<Self> {
         if cfg.act_dim == 0 || cfg.experts == 0 || cfg.window == 0 {
             return Err(Error::invalid("student", "action dimension, experts and window must be positive"));
         }
@@ -221,32 +224,7 @@ impl StudentNet {
         let cov = Head::new(pb, "cov", feature, &cfg.cov, z * cfg.chol_params());
         let gating =
             cfg.gating.map(|(h, l)| ResidualMlp::new(pb, "gating", feature, h, l, z, Unary::Mish, LinearInit::Torch));
-        // Lower-triangle fill (row-major over j ≤ i) and diagonal masks.
-        let k = cfg.chol_params();
-        let mut fill = vec![0f32; k * d * d];
-        let mut slot = 0;
-        for i in 0..d {
-            for j in 0..d {
-                if (cfg.full_cov && j <= i) || (!cfg.full_cov && j == i) {
-                    fill[slot * d * d + i * d + j] = 1.0;
-                    slot += 1;
-                }
-            }
-        }
-        let diag: Vec<f32> = (0..d * d).map(|e| f32::from(u8::from(e / d == e % d))).collect();
-        let off: Vec<f32> = diag.iter().map(|v| 1.0 - v).collect();
-        Ok(StudentNet {
-            fill: Tensor::from_slice(device, &fill, &[k, d * d])?,
-            diag: Tensor::from_slice(device, &diag, &[d * d])?,
-            off_diag: Tensor::from_slice(device, &off, &[d * d])?,
-            cfg,
-            tok,
-            gpt,
-            head,
-            mean,
-            cov,
-            gating,
-        })
+        Ok(StudentNet { cfg, tok, gpt, head, mean, cov, gating })
     }
 
     /// Weight and bias of the mean head's output layer (initialised by the student).
@@ -396,15 +374,7 @@ impl StudentNet {
         let mean = tape.reshape(&self.mean.forward(tape, &f)?, &[b, t, z, d])?;
         let raw = self.cov.forward(tape, &f)?;
         let raw = tape.reshape(&raw, &[b * t * z, self.cfg.chol_params()])?;
-        let full = tape.matmul(&raw, &tape.constant(self.fill.clone()), false, false)?;
-        // L_ii = softplus(raw_ii + c) + min_std with c = softplus⁻¹(init_std − min_std).
-        let c = f64::from(self.cfg.init_std - self.cfg.min_std).exp_m1().ln() as f32;
-        let shifted = tape.unary(&full, Unary::AddScalar(c))?;
-        let sp = tape.unary(&shifted, Unary::Softplus)?;
-        let sp = tape.unary(&sp, Unary::AddScalar(self.cfg.min_std))?;
-        let diag = tape.binary(&sp, &tape.constant(self.diag.clone()), Binary::Mul)?;
-        let off = tape.binary(&full, &tape.constant(self.off_diag.clone()), Binary::Mul)?;
-        let chol = tape.reshape(&tape.add(&diag, &off)?, &[b, t, z, d, d])?;
+        let chol = tape.reshape(&tape.chol_fill(&raw, self.cfg.chol_fill())?, &[b, t, z, d, d])?;
         let log_gates = match &self.gating {
             Some(g) => Some(tape.softmax(&g.forward(tape, &f.detach())?, Softmax::LogSoftmax)?),
             None => None,

@@ -134,7 +134,7 @@ impl Student {
     ) -> Result<Self> {
         norm.validate(cfg.obs_dim, cfg.act_dim)?;
         let mut pb = ParamBuilder::new();
-        let net = StudentNet::new(&mut pb, cfg, device)?;
+        let net = StudentNet::new(&mut pb, cfg)?;
         let store = pb.build(device, seed)?;
         let (z, d) = (net.cfg.experts, net.cfg.act_dim);
         let bias = match mean_init {
@@ -308,7 +308,7 @@ impl Student {
             .map_err(|e| bad(format!("normalization statistics: {e}")))?;
         norm.validate(cfg.obs_dim, cfg.act_dim).map_err(|e| bad(e.to_string()))?;
         let mut pb = ParamBuilder::new();
-        let net = StudentNet::new(&mut pb, cfg, device).map_err(|e| bad(e.to_string()))?;
+        let net = StudentNet::new(&mut pb, cfg).map_err(|e| bad(e.to_string()))?;
         let store = pb.build(device, ck.meta.seed)?;
         ck.load_into(path, &store)?;
         Ok(Student { net, store, norm, task: ck.meta.task.clone(), seed: ck.meta.seed })

@@ -1,7 +1,7 @@
 //! Gaussian-mixture ops: exact mixture scores and the fused VDD expert updates.
 
 use super::span;
-use crate::cpu::gaussian::{self as cpu, ExpertShape, MixtureShape};
+use crate::cpu::gaussian::{self as cpu, CholFill, ExpertShape, MixtureShape};
 use crate::device::Device;
 use crate::error::{Error, Result};
 use crate::kernels::gaussian as k;
@@ -263,5 +263,81 @@ pub fn mixture_nll_grad(
             Ok((lq, dm, dl))
         }
         d => by_precision!(d, mixture_nll_grad_cpu(&s, [mean, chol, log_g, actions])),
+    }
+}
+
+/// The matrix count of raw Cholesky-head outputs `[..., k]` for `c`, checked.
+fn chol_rows(op: &'static str, c: &CholFill, raw: &Tensor) -> Result<usize> {
+    if c.dim == 0 || !c.shift.is_finite() || !c.floor.is_finite() {
+        return Err(Error::invalid(op, format!("{c:?}: the dimension must be positive, shift and floor finite")));
+    }
+    if raw.shape().is_empty() || raw.last_dim() != c.slots() {
+        return Err(Error::shape(op, format!("raw outputs are {:?}, expected [..., {}]", raw.shape(), c.slots())));
+    }
+    Ok(raw.numel() / c.slots())
+}
+
+/// `[..., d, d]` for raw outputs `[..., k]`.
+fn chol_shape(c: &CholFill, raw: &Tensor) -> Vec<usize> {
+    let mut shape = raw.shape()[..raw.shape().len() - 1].to_vec();
+    shape.extend([c.dim, c.dim]);
+    shape
+}
+
+fn chol_fill_cpu<T: Elem>(c: &CholFill, raw: &Tensor, shape: &[usize]) -> Result<Tensor> {
+    let r = T::view(raw);
+    let mut out = vec![T::zero(); r.len() / c.slots() * c.dim * c.dim];
+    cpu::chol_fill(c, &r, &mut out);
+    Ok(T::tensor(out, shape))
+}
+
+/// Lower Cholesky factors from a head's raw outputs (see [`cpu::chol_fill`]): one pass over
+/// every matrix.
+///
+/// # Shapes
+/// `raw: [..., k]` with `k = c.slots()` → `[..., d, d]`.
+///
+/// # Errors
+/// [`Error::Shape`] if the last dimension is not `k`; [`Error::InvalidArgument`] for `d = 0`
+/// or a non-finite shift or floor; GPU errors.
+pub fn chol_fill(raw: &Tensor, c: &CholFill) -> Result<Tensor> {
+    let n = chol_rows("chol_fill", c, raw)?;
+    let shape = chol_shape(c, raw);
+    match raw.device() {
+        Device::Gpu(g) => {
+            let out = Tensor::uninit(&g, &shape)?;
+            k::chol_fill(&g, c, n, span(raw), span(&out))?;
+            Ok(out)
+        }
+        d => by_precision!(d, chol_fill_cpu(c, raw, &shape)),
+    }
+}
+
+fn chol_fill_bwd_cpu<T: Elem>(c: &CholFill, raw: &Tensor, dl: &Tensor) -> Result<Tensor> {
+    let (r, g) = (T::view(raw), T::view(dl));
+    let mut out = vec![T::zero(); r.len()];
+    cpu::chol_fill_bwd(c, &r, &g, &mut out);
+    Ok(T::tensor(out, raw.shape()))
+}
+
+/// Gradient of [`chol_fill`] with respect to the raw outputs (see [`cpu::chol_fill_bwd`]).
+///
+/// # Shapes
+/// `raw: [..., k]`, `dl: [..., d, d]` → `[..., k]`.
+///
+/// # Errors
+/// As [`chol_fill`], and [`Error::Shape`] if `dl` does not match; device mismatch; GPU errors.
+pub fn chol_fill_bwd(raw: &Tensor, dl: &Tensor, c: &CholFill) -> Result<Tensor> {
+    let n = chol_rows("chol_fill_bwd", c, raw)?;
+    if dl.shape() != chol_shape(c, raw) {
+        return Err(Error::shape("chol_fill_bwd", format!("dl is {:?} for raw {:?}", dl.shape(), raw.shape())));
+    }
+    match same_device("chol_fill_bwd", &[raw, dl])? {
+        Device::Gpu(g) => {
+            let out = Tensor::uninit(&g, raw.shape())?;
+            k::chol_fill_bwd(&g, c, n, span(raw), span(dl), span(&out))?;
+            Ok(out)
+        }
+        d => by_precision!(d, chol_fill_bwd_cpu(c, raw, dl)),
     }
 }
