@@ -34,6 +34,56 @@ fn layer_norm_forward_and_backward_match_cpu_on_awkward_shapes() {
     }
 }
 
+/// The accumulating backward: dx added to the gradient so far (in its pass when that tensor is
+/// held nowhere else, else by a sum that leaves the shared tensor alone), dγ and dβ added to
+/// parameter slots (joined in one buffer or apart), on the GPU and on the CPU.
+#[test]
+fn layer_norm_backward_accumulates_into_the_gradient_and_the_slots() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(43);
+    for &(rows, n) in &[(1, 4), (3, 17), (33, 72), (127, 3), (5, 512)] {
+        let x = rng.vec(rows * n, -3.0, 3.0);
+        let (gam, bet, dy) = (rng.vec(n, 0.5, 1.5), rng.vec(n, -0.5, 0.5), rng.vec(rows * n, -1.0, 1.0));
+        let (acc0, slot0) = (rng.vec(rows * n, -1.0, 1.0), rng.vec(2 * n, -1.0, 1.0));
+        let cpu = Device::Cpu;
+        let on = |d: &Device, v: &[f32], shape: &[usize]| Tensor::from_slice(d, v, shape).unwrap();
+        let (xc, gc, bc, dyc) =
+            (on(&cpu, &x, &[rows, n]), on(&cpu, &gam, &[n]), on(&cpu, &bet, &[n]), on(&cpu, &dy, &[rows, n]));
+        let (_, sc) = ops::layer_norm(&xc, &gc, &bc, 1e-5).unwrap();
+        let (dxc, dgc, dbc) = ops::layer_norm_bwd(&xc, &gc, &sc, &dyc).unwrap();
+        let plus = |a: &[f32], b: Vec<f32>| -> Vec<f32> { a.iter().zip(b).map(|(p, q)| p + q).collect() };
+        let want_dx = plus(&acc0, dxc.to_vec().unwrap());
+        let want_dg = plus(&slot0[..n], dgc.to_vec().unwrap());
+        let want_db = plus(&slot0[n..], dbc.to_vec().unwrap());
+        for dev in [&g.dev, &cpu] {
+            let (xt, gt, bt, dyt) =
+                (on(dev, &x, &[rows, n]), on(dev, &gam, &[n]), on(dev, &bet, &[n]), on(dev, &dy, &[rows, n]));
+            let (_, st) = ops::layer_norm(&xt, &gt, &bt, 1e-5).unwrap();
+            for (exclusive, joined) in [(true, true), (true, false), (false, true), (false, false)] {
+                let on_gpu = matches!(dev, Device::Gpu(_));
+                let tag = format!("{rows}x{n} gpu={on_gpu} exclusive={exclusive} joined={joined}");
+                let acc = on(dev, &acc0, &[rows, n]);
+                let held = (!exclusive).then(|| acc.clone());
+                let both = on(dev, &slot0, &[2 * n]);
+                let (sg, sb) = if joined {
+                    (both.view_flat(0, &[n]).unwrap(), both.view_flat(n, &[n]).unwrap())
+                } else {
+                    (on(dev, &slot0[..n], &[n]), on(dev, &slot0[n..], &[n]))
+                };
+                let (dx, dg, db) = ops::layer_norm_bwd_acc(&xt, &gt, &st, &dyt, Some(acc), Some((&sg, &sb))).unwrap();
+                assert!(dg.is_none() && db.is_none(), "{tag}: gradients returned although slots were given");
+                assert_close(&format!("dx {tag}"), &dx.to_vec().unwrap(), &want_dx, 1e-4, 1e-4);
+                let t = 2e-5 * (rows as f64).sqrt();
+                assert_close(&format!("dgamma slot {tag}"), &sg.to_vec().unwrap(), &want_dg, t, 1e-4);
+                assert_close(&format!("dbeta slot {tag}"), &sb.to_vec().unwrap(), &want_db, t, 1e-4);
+                if let Some(h) = held {
+                    assert_eq!(h.to_vec().unwrap(), acc0, "{tag}: a shared gradient was modified");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn attention_forward_and_backward_match_cpu_with_and_without_dropout() {
     let Some(g) = gpu() else { return };

@@ -2,8 +2,10 @@
 //   g = dy·γ, x̂ = (x − μ)·rstd, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
 //
 // Layout: x, dy, dx [rows, n]; gamma [n]; stats = [mean (rows), rstd (rows)] from the forward.
+// Define ACC: 1 adds dx to what the dx buffer holds (the gradient of x gathered so far), 0
+// overwrites it.
 // Dispatch: kernels::grid_for(rows, WG) — one invocation per row.
-// CPU twin: cpu::layer_norm::layer_norm_bwd (dx part).
+// CPU twin: cpu::layer_norm::layer_norm_bwd (dx part; ACC: followed by a sum).
 
 struct Params { rows: u32, n: u32, x_off: u32, g_off: u32, s_off: u32, dy_off: u32, dx_off: u32, _p0: u32 }
 
@@ -39,6 +41,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
     let db = p.dx_off + r * p.n;
     for (var i = 0u; i < p.n; i++) {
         let xh = (x[xb + i] - mu) * rs;
-        dx[db + i] = rs * (dy[gb + i] * gamma[p.g_off + i] - mg - xh * mgx);
+        let v = rs * (dy[gb + i] * gamma[p.g_off + i] - mg - xh * mgx);
+        if (ACC == 1u) {
+            dx[db + i] += v;
+        } else {
+            dx[db + i] = v;
+        }
     }
 }

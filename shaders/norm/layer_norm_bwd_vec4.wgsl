@@ -2,9 +2,11 @@
 //   g = dy·γ, x̂ = (x − μ)·rstd, dx = rstd·(g − mean(g) − x̂·mean(g·x̂)).
 //
 // Layout: x, dy, dx [rows, n4] vec4; gamma [n4] vec4; stats [mean; rstd] f32.
-// Define N4: the fixed row width in vec4s, or 0 (p.n4), as in layer_norm_vec4.wgsl.
+// Define N4: the fixed row width in vec4s, or 0 (p.n4), as in layer_norm_vec4.wgsl. Define ACC:
+// 1 adds dx to what the dx buffer holds (the gradient of x gathered so far, e.g. through the
+// residual path: one pass instead of the gradient, then a sum), 0 overwrites it.
 // Dispatch: kernels::grid_for(rows, WG) — one invocation per row.
-// CPU twin: cpu::layer_norm::layer_norm_bwd (dx part).
+// CPU twin: cpu::layer_norm::layer_norm_bwd (dx part; ACC: followed by a sum).
 
 struct Params { rows: u32, n4: u32, x_off4: u32, g_off4: u32, s_off: u32, dy_off4: u32, dx_off4: u32, _p0: u32 }
 
@@ -60,6 +62,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
             xc = x[xb + i] - mu;
         }
         let xh = xc * rs;
-        dx[db + i] = rs * (g - mg - xh * mgx);
+        let v = rs * (g - mg - xh * mgx);
+        if (ACC == 1u) {
+            dx[db + i] += v;
+        } else {
+            dx[db + i] = v;
+        }
     }
 }

@@ -156,16 +156,20 @@ impl Tape<'_> {
         Ok(self.record(y, &[x], move |dy| Ok(vec![Some(t::softmax_bwd(&yv, dy, op)?)])))
     }
 
-    /// LayerNorm over the last dim with affine `gamma`, `beta`. Backward: [`t::layer_norm_bwd`].
+    /// LayerNorm over the last dim with affine `gamma`, `beta`. Backward:
+    /// [`t::layer_norm_bwd_acc`] (the input gradient added to the one gathered so far).
     ///
     /// # Errors
     /// Shape or device errors.
     pub fn layer_norm(&self, x: &Var, gamma: &Var, beta: &Var, eps: f32) -> Result<Var> {
         let (y, stats) = t::layer_norm(&x.value, &gamma.value, &beta.value, eps)?;
         let (xv, gv) = (x.value.clone(), gamma.value.clone());
-        Ok(self.record(y, &[x, gamma, beta], move |dy| {
-            let (dx, dg, db) = t::layer_norm_bwd(&xv, &gv, &stats, dy)?;
-            Ok(vec![Some(dx), Some(dg), Some(db)])
+        // With parameter leaves, dγ and dβ are added to the store's slots in the backward.
+        let slots = self.param_slots(gamma, Some(beta));
+        Ok(self.record_acc(y, &[x, gamma, beta], move |dy, acc| {
+            let slots = slots.as_ref().and_then(|(g, b)| b.as_ref().map(|b| (g, b)));
+            let (dx, dg, db) = t::layer_norm_bwd_acc(&xv, &gv, &stats, dy, acc, slots)?;
+            Ok(vec![Some(dx), dg, db])
         }))
     }
 

@@ -14,13 +14,13 @@ pub const LAYER_NORM: Kernel = Kernel {
     storage: &[R, R, R, W, W],
     variants: &[&[]],
 };
-/// Input gradient.
+/// Input gradient (define `ACC`: add it to the output buffer's contents).
 pub const LAYER_NORM_BWD: Kernel = Kernel {
     source: shader!("norm/layer_norm_bwd.wgsl"),
     includes: &[],
     entry: "main",
     storage: &[R, R, R, R, W],
-    variants: &[&[]],
+    variants: &[&[("ACC", 0)], &[("ACC", 1)]],
 };
 /// Chunked partial sums of the parameter gradients.
 pub const LAYER_NORM_BWD_W: Kernel = Kernel {
@@ -39,13 +39,19 @@ pub const LAYER_NORM_VEC4: Kernel = Kernel {
     storage: &[R, R, R, W, W],
     variants: N4_VARIANTS,
 };
-/// Input gradient over vec4 rows (define `N4` as [`LAYER_NORM_VEC4`]).
+/// Input gradient over vec4 rows (define `N4` as [`LAYER_NORM_VEC4`], `ACC` as
+/// [`LAYER_NORM_BWD`]).
 pub const LAYER_NORM_BWD_VEC4: Kernel = Kernel {
     source: shader!("norm/layer_norm_bwd_vec4.wgsl"),
     includes: &[],
     entry: "main",
     storage: &[R, R, R, R, W],
-    variants: N4_VARIANTS,
+    variants: &[
+        &[("N4", 0), ("ACC", 0)],
+        &[("N4", 0), ("ACC", 1)],
+        &[("N4", 18), ("ACC", 1)],
+        &[("N4", MAX_FIXED_N4), ("ACC", 0)],
+    ],
 };
 /// Row widths the vec4 kernels are checked with: any width, the models' 72, the largest fixed.
 const N4_VARIANTS: &[&[(&str, u32)]] = &[&[("N4", 0)], &[("N4", 18)], &[("N4", MAX_FIXED_N4)]];
@@ -118,7 +124,17 @@ pub fn forward(
     launch(gpu, k, defines, &[], &bufs, &p, grid_for(rows, WG), Cost::elems(rows * n, 2, 8.0))
 }
 
-/// Records the backward pass: `dx`, and `dgb = [dγ (n), dβ (n)]`.
+/// What [`backward`] adds to instead of overwriting.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Accumulate {
+    /// `dx += …` (the gradient of x gathered so far).
+    pub dx: bool,
+    /// `dgb += …` (parameter gradient slots).
+    pub dgb: bool,
+}
+
+/// Records the backward pass: `dx`, and `dgb = [dγ (n), dβ (n)]`, each written or added to
+/// (`acc`).
 ///
 /// # Errors
 /// Allocation, kernel compilation or dispatch errors.
@@ -133,6 +149,7 @@ pub fn backward(
     dy: Span,
     dx: Span,
     dgb: Span,
+    acc: Accumulate,
 ) -> Result<()> {
     #[repr(C)]
     #[derive(Clone, Copy, Pod, Zeroable)]
@@ -147,8 +164,10 @@ pub fn backward(
         P { rows: rows as u32, n: n as u32 / d, off: [x.off / d, gamma.off / d, stats.off, dy.off / d, dx.off / d, 0] };
     let k = if v { &LAYER_NORM_BWD_VEC4 } else { &LAYER_NORM_BWD };
     let bufs = [x.buf, gamma.buf, stats.buf, dy.buf, dx.buf];
-    let defines: &[(&str, u32)] = if v { &[("N4", fixed_n4(p.n))] } else { &[] };
-    launch(gpu, k, defines, &[], &bufs, &p, grid_for(rows, WG), Cost::elems(rows * n, 3, 12.0))?;
+    let a = ("ACC", u32::from(acc.dx));
+    let defines: &[(&str, u32)] = if v { &[("N4", fixed_n4(p.n)), a] } else { &[a] };
+    let arrays = if acc.dx { 4 } else { 3 };
+    launch(gpu, k, defines, &[], &bufs, &p, grid_for(rows, WG), Cost::elems(rows * n, arrays, 12.0))?;
     let chunks = rows.div_ceil(CHUNK).max(1);
     let part = gpu.alloc((chunks * 2 * n * 4) as u64)?;
     #[repr(C)]
@@ -174,5 +193,5 @@ pub fn backward(
     let kw = if v { &LAYER_NORM_BWD_W_VEC4 } else { &LAYER_NORM_BWD_W };
     let groups = grid_for(chunks * n / d as usize, WG);
     launch(gpu, kw, &[], &[], &[x.buf, stats.buf, dy.buf, &part], &pw, groups, Cost::elems(rows * n, 2, 6.0))?;
-    reduce::sum_leading(gpu, chunks, 2 * n, Span { buf: &part, off: 0 }, dgb)
+    reduce::sum_leading_into(gpu, chunks, 2 * n, Span { buf: &part, off: 0 }, dgb, acc.dgb)
 }

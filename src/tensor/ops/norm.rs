@@ -84,9 +84,103 @@ pub fn layer_norm_bwd(x: &Tensor, gamma: &Tensor, stats: &Tensor, dy: &Tensor) -
         Device::Gpu(g) => {
             let dx = Tensor::uninit(&g, x.shape())?;
             let dgb = Tensor::uninit(&g, &[2, n])?;
-            k::backward(&g, rows, n, span(x), span(gamma), span(stats), span(dy), span(&dx), span(&dgb))?;
+            let acc = k::Accumulate::default();
+            k::backward(&g, rows, n, span(x), span(gamma), span(stats), span(dy), span(&dx), span(&dgb), acc)?;
             Ok((dx, dgb.view_flat(0, &[n])?, dgb.view_flat(n, &[n])?))
         }
         d => by_precision!(d, backward_cpu(x, gamma, stats, dy, rows, n)),
+    }
+}
+
+/// [`layer_norm_bwd`] that adds instead of returning where it can: `dx` is added to `acc` (the
+/// gradient of x gathered so far, if any) and returned; given the parameters' gradient
+/// `slots` (dγ, dβ), their gradients are added there and `None` comes back for them. On the
+/// GPU the input gradient adds itself in its pass when `acc` is held nowhere else, and the
+/// parameter sums land in the slots directly when dβ's slot follows dγ's in one buffer;
+/// otherwise the gradients are computed, then added.
+///
+/// # Shapes
+/// As [`layer_norm_bwd`]; `acc` shaped like `x`, the slots `[n]`.
+///
+/// # Errors
+/// As [`layer_norm_bwd`], and [`Error::Shape`] for a mismatched `acc` or slot.
+#[allow(clippy::type_complexity)]
+pub fn layer_norm_bwd_acc(
+    x: &Tensor,
+    gamma: &Tensor,
+    stats: &Tensor,
+    dy: &Tensor,
+    acc: Option<Tensor>,
+    slots: Option<(&Tensor, &Tensor)>,
+) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
+    let (rows, n) = check(x, gamma, None)?;
+    if acc.as_ref().is_some_and(|a| a.shape() != x.shape())
+        || slots.is_some_and(|(g, b)| g.shape() != [n] || b.shape() != [n])
+    {
+        return Err(Error::shape(
+            "layer_norm_bwd_acc",
+            format!(
+                "x {:?}, gradient so far {:?}, slots {:?}",
+                x.shape(),
+                acc.as_ref().map(Tensor::shape),
+                slots.map(|(g, b)| (g.shape().to_vec(), b.shape().to_vec()))
+            ),
+        ));
+    }
+    if let Device::Gpu(g) = same_device("layer_norm_bwd_acc", &[x, gamma, stats, dy])? {
+        let joined = slots
+            .filter(|(sg, sb)| std::ptr::eq(sg.buffer(), sb.buffer()) && sb.off() as usize == sg.off() as usize + n);
+        let in_place = acc.as_ref().is_some_and(Tensor::is_exclusive);
+        if dy.shape() == x.shape() && stats.numel() == 2 * rows && (in_place || joined.is_some()) {
+            let dx = match &acc {
+                Some(a) if in_place => a.clone(),
+                _ => Tensor::uninit(&g, x.shape())?,
+            };
+            let part = match joined {
+                Some(_) => None,
+                None => Some(Tensor::uninit(&g, &[2, n])?),
+            };
+            let dgb = match (&part, joined) {
+                (Some(p), _) => span(p),
+                (None, Some((sg, _))) => span(sg),
+                (None, None) => unreachable!("one of the two is set"),
+            };
+            let how = k::Accumulate { dx: in_place, dgb: joined.is_some() };
+            k::backward(&g, rows, n, span(x), span(gamma), span(stats), span(dy), span(&dx), dgb, how)?;
+            let dx = match acc {
+                Some(a) if !in_place => super::binary(&a, &dx, crate::cpu::elementwise::Binary::Add)?,
+                _ => dx,
+            };
+            let dgb = match part {
+                Some(p) => Some((p.view_flat(0, &[n])?, p.view_flat(n, &[n])?)),
+                None => None,
+            };
+            return finish(dx, dgb, slots);
+        }
+    }
+    let (dx, dg, db) = layer_norm_bwd(x, gamma, stats, dy)?;
+    let dx = match acc {
+        Some(a) => super::binary(&a, &dx, crate::cpu::elementwise::Binary::Add)?,
+        None => dx,
+    };
+    finish(dx, Some((dg, db)), slots)
+}
+
+/// The result of [`layer_norm_bwd_acc`]: parameter gradients `dgb` not yet in the slots are
+/// added there, or returned without slots.
+#[allow(clippy::type_complexity)]
+fn finish(
+    dx: Tensor,
+    dgb: Option<(Tensor, Tensor)>,
+    slots: Option<(&Tensor, &Tensor)>,
+) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
+    let Some((dg, db)) = dgb else { return Ok((dx, None, None)) };
+    match slots {
+        Some((sg, sb)) => {
+            super::add_into(sg, &dg)?;
+            super::add_into(sb, &db)?;
+            Ok((dx, None, None))
+        }
+        None => Ok((dx, Some(dg), Some(db))),
     }
 }
