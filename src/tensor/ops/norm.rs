@@ -136,26 +136,22 @@ pub fn layer_norm_bwd_acc(
                 Some(a) if in_place => a.clone(),
                 _ => Tensor::uninit(&g, x.shape())?,
             };
-            let part = match joined {
-                Some(_) => None,
-                None => Some(Tensor::uninit(&g, &[2, n])?),
-            };
-            let dgb = match (&part, joined) {
-                (Some(p), _) => span(p),
-                (None, Some((sg, _))) => span(sg),
-                (None, None) => unreachable!("one of the two is set"),
+            // [dγ; dβ]: the joined slots themselves, or a fresh pair added to them afterwards.
+            let dgb = match joined {
+                Some((sg, _)) => sg.clone(),
+                None => Tensor::uninit(&g, &[2, n])?,
             };
             let how = k::Accumulate { dx: in_place, dgb: joined.is_some() };
-            k::backward(&g, rows, n, span(x), span(gamma), span(stats), span(dy), span(&dx), dgb, how)?;
+            k::backward(&g, rows, n, span(x), span(gamma), span(stats), span(dy), span(&dx), span(&dgb), how)?;
             let dx = match acc {
                 Some(a) if !in_place => super::binary(&a, &dx, crate::cpu::elementwise::Binary::Add)?,
                 _ => dx,
             };
-            let dgb = match part {
-                Some(p) => Some((p.view_flat(0, &[n])?, p.view_flat(n, &[n])?)),
-                None => None,
+            let rest = match joined {
+                Some(_) => None,
+                None => Some((dgb.view_flat(0, &[n])?, dgb.view_flat(n, &[n])?)),
             };
-            return finish(dx, dgb, slots);
+            return finish(dx, rest, slots);
         }
     }
     let (dx, dg, db) = layer_norm_bwd(x, gamma, stats, dy)?;
