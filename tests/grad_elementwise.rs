@@ -4,11 +4,6 @@ mod common;
 use common::*;
 use vdd::cpu::elementwise::{Binary, Side, Unary};
 use vdd::tensor::ops;
-use vdd::{Device, Tensor};
-
-fn t64(v: &[f64], shape: &[usize]) -> Tensor {
-    Tensor::from_f64(&Device::CpuF64, v, shape).unwrap()
-}
 
 /// L(x) = Σ w ⊙ f(x): its gradient is unary_bwd(x, w).
 #[test]

@@ -8,10 +8,6 @@ use vdd::kernels::matmul::GemmConfig;
 use vdd::tensor::ops;
 use vdd::{Device, Tensor};
 
-fn t64(v: &[f64], shape: &[usize]) -> Tensor {
-    Tensor::from_f64(&Device::CpuF64, v, shape).unwrap()
-}
-
 #[test]
 fn cpu_gemm_matches_naive_loop_including_tiny_dims() {
     let mut rng = Rng::new(31);

@@ -4,11 +4,7 @@ mod common;
 
 use common::*;
 use vdd::tensor::ops::{self, AttnDropout};
-use vdd::{Device, Tensor};
-
-fn t64(v: &[f64], shape: &[usize]) -> Tensor {
-    Tensor::from_f64(&Device::CpuF64, v, shape).unwrap()
-}
+use vdd::Tensor;
 
 fn dot(t: &Tensor, w: &[f64]) -> f64 {
     t.to_vec64().unwrap().iter().zip(w).map(|(a, b)| a * b).sum()

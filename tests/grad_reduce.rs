@@ -4,11 +4,6 @@ mod common;
 use common::*;
 use vdd::cpu::reduce::{Reduce, Softmax};
 use vdd::tensor::ops;
-use vdd::{Device, Tensor};
-
-fn t64(v: &[f64], shape: &[usize]) -> Tensor {
-    Tensor::from_f64(&Device::CpuF64, v, shape).unwrap()
-}
 
 #[test]
 fn reduce_backward_matches_finite_differences() {

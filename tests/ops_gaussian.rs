@@ -329,10 +329,6 @@ fn chol_fill_fills_the_lower_triangle_row_by_row() {
     assert!(err.contains("expected [..., 6]"), "{err}");
 }
 
-fn t64(v: &[f64], shape: &[usize]) -> Tensor {
-    Tensor::from_f64(&Device::CpuF64, v, shape).unwrap()
-}
-
 #[test]
 fn chol_fill_kernels_match_cpu_on_awkward_shapes() {
     let Some(g) = gpu() else { return };

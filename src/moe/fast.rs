@@ -441,7 +441,8 @@ impl FastStudent {
         let s = &mut self.s;
         self.mean.apply(&s.feat[..n * fw], n, &mut s.mean[..n * z * d], &mut s.a, &mut s.b, &mut s.c);
         self.cov.apply(&s.feat[..n * fw], n, &mut s.raw[..n * z * k], &mut s.a, &mut s.b, &mut s.c);
-        let fill = c.chol_fill();
+        let mut chols = vec![0f32; n * z * d * d];
+        chol_fill(&c.chol_fill(), &s.raw[..n * z * k], &mut chols);
         let std = &self.norm.action_std;
         let mut m = Mixtures { n, experts: z, dim: d, weights: Vec::new(), means: Vec::new(), chols: Vec::new() };
         for r in 0..n {
@@ -449,8 +450,7 @@ impl FastStudent {
             for e in 0..z {
                 let mu = &s.mean[(r * z + e) * d..][..d];
                 m.means.extend(mu.iter().enumerate().map(|(j, &v)| f64::from(v) * std[j] + self.norm.action_mean[j]));
-                let mut l = vec![0f32; d * d];
-                chol_fill(&fill, &s.raw[(r * z + e) * k..][..k], &mut l);
+                let l = &chols[(r * z + e) * d * d..][..d * d];
                 m.chols.extend(l.iter().enumerate().map(|(e2, &v)| f64::from(v) * std[e2 / d]));
             }
         }

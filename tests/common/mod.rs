@@ -4,7 +4,7 @@
 
 use std::sync::{Mutex, MutexGuard, OnceLock};
 use vdd::device::{Gpu, GpuOptions};
-use vdd::Device;
+use vdd::{Device, Tensor};
 
 /// Bits of the NaN that poisons every fresh GPU allocation in tests.
 pub const SENTINEL: u32 = 0x7fc0_dead;
@@ -126,3 +126,8 @@ pub fn check_grad(what: &str, f: &dyn Fn(&[f64]) -> f64, x: &[f64], analytic: &[
 
 /// Shapes that are not multiples of tile or vector widths, plus a few that are.
 pub const AWKWARD: &[usize] = &[1, 3, 17, 33, 127, 256, 1000];
+
+/// A tensor of f64 values on the f64 CPU device (finite-difference checks).
+pub fn t64(v: &[f64], shape: &[usize]) -> Tensor {
+    Tensor::from_f64(&Device::CpuF64, v, shape).unwrap()
+}

@@ -68,11 +68,8 @@ fn backward_cpu<T: Elem>(
     Ok((T::tensor(dx, x.shape()), T::tensor(dg, &[n]), T::tensor(db, &[n])))
 }
 
-/// Gradients of [`layer_norm`]: `(dx, dgamma, dbeta)`.
-///
-/// # Errors
-/// [`Error::Shape`] on mismatched sizes; device mismatch; GPU errors.
-pub fn layer_norm_bwd(x: &Tensor, gamma: &Tensor, stats: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+/// `(rows, n)` of a backward's inputs, checked: `dy` shaped like `x`, `stats` `2·rows` long.
+fn check_bwd(x: &Tensor, gamma: &Tensor, stats: &Tensor, dy: &Tensor) -> Result<(usize, usize)> {
     let (rows, n) = check(x, gamma, None)?;
     if dy.shape() != x.shape() || stats.numel() != 2 * rows {
         return Err(Error::shape(
@@ -80,6 +77,15 @@ pub fn layer_norm_bwd(x: &Tensor, gamma: &Tensor, stats: &Tensor, dy: &Tensor) -
             format!("x {:?}, dy {:?}, stats {:?}", x.shape(), dy.shape(), stats.shape()),
         ));
     }
+    Ok((rows, n))
+}
+
+/// Gradients of [`layer_norm`]: `(dx, dgamma, dbeta)`.
+///
+/// # Errors
+/// [`Error::Shape`] on mismatched sizes; device mismatch; GPU errors.
+pub fn layer_norm_bwd(x: &Tensor, gamma: &Tensor, stats: &Tensor, dy: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+    let (rows, n) = check_bwd(x, gamma, stats, dy)?;
     match same_device("layer_norm_bwd", &[x, gamma, stats, dy])? {
         Device::Gpu(g) => {
             let dx = Tensor::uninit(&g, x.shape())?;
@@ -113,7 +119,7 @@ pub fn layer_norm_bwd_acc(
     acc: Option<Tensor>,
     slots: Option<(&Tensor, &Tensor)>,
 ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
-    let (rows, n) = check(x, gamma, None)?;
+    let (rows, n) = check_bwd(x, gamma, stats, dy)?;
     if acc.as_ref().is_some_and(|a| a.shape() != x.shape())
         || slots.is_some_and(|(g, b)| g.shape() != [n] || b.shape() != [n])
     {
@@ -127,11 +133,18 @@ pub fn layer_norm_bwd_acc(
             ),
         ));
     }
-    if let Device::Gpu(g) = same_device("layer_norm_bwd_acc", &[x, gamma, stats, dy])? {
-        let joined = slots
-            .filter(|(sg, sb)| std::ptr::eq(sg.buffer(), sb.buffer()) && sb.off() as usize == sg.off() as usize + n);
-        let in_place = acc.as_ref().is_some_and(Tensor::is_exclusive);
-        if dy.shape() == x.shape() && stats.numel() == 2 * rows && (in_place || joined.is_some()) {
+    let gpu = match same_device("layer_norm_bwd_acc", &[x, gamma, stats, dy])? {
+        Device::Gpu(g) => Some(g),
+        _ => None,
+    };
+    // Slots on a GPU buffer, dβ's directly after dγ's.
+    let joined = slots.filter(|(sg, sb)| {
+        gpu.is_some() && std::ptr::eq(sg.buffer(), sb.buffer()) && sb.off() as usize == sg.off() as usize + n
+    });
+    let in_place = gpu.is_some() && acc.as_ref().is_some_and(Tensor::is_exclusive);
+    // dx (already holding acc when in place) and the parameter gradients not yet in the slots.
+    let (dx, rest) = match gpu.filter(|_| in_place || joined.is_some()) {
+        Some(g) => {
             let dx = match &acc {
                 Some(a) if in_place => a.clone(),
                 _ => Tensor::uninit(&g, x.shape())?,
@@ -143,23 +156,22 @@ pub fn layer_norm_bwd_acc(
             };
             let how = k::Accumulate { dx: in_place, dgb: joined.is_some() };
             k::backward(&g, rows, n, span(x), span(gamma), span(stats), span(dy), span(&dx), span(&dgb), how)?;
-            let dx = match acc {
-                Some(a) if !in_place => super::binary(&a, &dx, crate::cpu::elementwise::Binary::Add)?,
-                _ => dx,
-            };
             let rest = match joined {
                 Some(_) => None,
                 None => Some((dgb.view_flat(0, &[n])?, dgb.view_flat(n, &[n])?)),
             };
-            return finish(dx, rest, slots);
+            (dx, rest)
         }
-    }
-    let (dx, dg, db) = layer_norm_bwd(x, gamma, stats, dy)?;
-    let dx = match acc {
-        Some(a) => super::binary(&a, &dx, crate::cpu::elementwise::Binary::Add)?,
-        None => dx,
+        None => {
+            let (dx, dg, db) = layer_norm_bwd(x, gamma, stats, dy)?;
+            (dx, Some((dg, db)))
+        }
     };
-    finish(dx, Some((dg, db)), slots)
+    let dx = match acc {
+        Some(a) if !in_place => super::binary(&a, &dx, crate::cpu::elementwise::Binary::Add)?,
+        _ => dx,
+    };
+    finish(dx, rest, slots)
 }
 
 /// The result of [`layer_norm_bwd_acc`]: parameter gradients `dgb` not yet in the slots are
