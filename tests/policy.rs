@@ -141,7 +141,7 @@ fn sampled_actions_follow_the_gating() {
     let obs = [0.3, -0.2];
     let m = s.mixtures(&obs, 1).unwrap();
     let mut rng = HostRng::new(1, 2);
-    let mut counts = vec![0usize; 5];
+    let mut counts = [0usize; 5];
     let mut out = [0.0; 3];
     for _ in 0..20_000 {
         fast.act_into(&obs, 1, false, &mut rng, &mut out).unwrap();

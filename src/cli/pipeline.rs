@@ -77,7 +77,7 @@ fn bench(p: &mut Policy, batch: usize, reps: usize) -> Result<f64> {
     let obs: Vec<f64> = (0..batch * p.window() * p.obs_dim()).map(|_| rng.range(-0.3, 0.3)).collect();
     let mut out = vec![0.0; batch * p.act_dim()];
     let w = p.window();
-    Ok(vdd::eval::median_ms(2, reps, || p.act_batch(&obs, w, &mut out).map_err(Into::into))?)
+    Ok(vdd::eval::median_ms(2, reps, || p.act_batch(&obs, w, &mut out))?)
 }
 
 fn row(what: &str, r: &RolloutReport) -> String {
@@ -223,7 +223,7 @@ pub fn ablate(a: &AblateArgs) -> Result<()> {
         bail!("the expert ablation runs on `avoiding` only (got {:?})", a.task);
     }
     let zs: Vec<usize> = super::numbers(&a.experts)?.iter().map(|&z| z as usize).collect();
-    if zs.iter().any(|&z| z == 0) {
+    if zs.contains(&0) {
         bail!("--experts must be positive integers");
     }
     std::fs::create_dir_all(&a.out)?;

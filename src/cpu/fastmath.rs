@@ -14,7 +14,7 @@ pub fn exp(x: f32) -> f32 {
     let z = r * r;
     let p = (((((1.987_569_2e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1)
         * r
-        + 5.000_000_1e-1)
+        + 5e-1)
         * z
         + r
         + 1.0;
@@ -77,11 +77,9 @@ pub fn softplus(x: f32) -> f32 {
 pub fn tanh(x: f32) -> f32 {
     let a = x.abs();
     let z = x * x;
-    let poly = ((((-5.704_988_7e-3 * z + 2.063_908_9e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
-        - 3.333_328_2e-1)
-        * z
-        * x
-        + x;
+    let poly =
+        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z - 3.333_328e-1) * z * x
+            + x;
     // Capped at 20 (exp(40) is finite); beyond ≈ 9 the result rounds to exactly 1.
     let big = 1.0 - 2.0 / (exp(2.0 * a.min(20.0)) + 1.0);
     if a > 0.625 {

@@ -53,12 +53,12 @@ pub fn adam_step<T: Real>(s: &AdamScalars, p: &mut [T], g: &[T], m: &mut [T], v:
     for i in 0..p.len() {
         let mut grad = g[i];
         if s.weight_decay != 0.0 {
-            grad = grad + wd * p[i];
+            grad += wd * p[i];
         }
         m[i] = m[i] + omb1 * (grad - m[i]);
         v[i] = v[i] * b2 + (omb2 * grad) * grad;
         let denom = v[i].sqrt() / bc2 + eps;
-        p[i] = p[i] + (-step * m[i]) / denom;
+        p[i] += (-step * m[i]) / denom;
     }
 }
 

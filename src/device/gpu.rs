@@ -276,7 +276,7 @@ impl Gpu {
     /// [`Error::InvalidArgument`] for misaligned or out-of-range writes.
     pub fn write(&self, dst: &GpuBuffer, offset: u64, data: &[u8]) -> Result<()> {
         let len = data.len() as u64;
-        if offset % 4 != 0 || len % 4 != 0 || offset + len > dst.size() {
+        if !offset.is_multiple_of(4) || !len.is_multiple_of(4) || offset + len > dst.size() {
             return Err(Error::invalid(
                 "gpu write",
                 format!("{len} bytes at {offset} into a {}-byte buffer (need 4-byte alignment)", dst.size()),
@@ -307,9 +307,9 @@ impl Gpu {
     /// # Errors
     /// [`Error::InvalidArgument`] for misaligned or out-of-range copies.
     pub fn copy(&self, src: &GpuBuffer, src_offset: u64, dst: &GpuBuffer, dst_offset: u64, len: u64) -> Result<()> {
-        if src_offset % 4 != 0
-            || dst_offset % 4 != 0
-            || len % 4 != 0
+        if !src_offset.is_multiple_of(4)
+            || !dst_offset.is_multiple_of(4)
+            || !len.is_multiple_of(4)
             || src_offset + len > src.size()
             || dst_offset + len > dst.size()
         {
@@ -333,7 +333,7 @@ impl Gpu {
     /// # Errors
     /// [`Error::InvalidArgument`] for misaligned or out-of-range ranges.
     pub fn zero(&self, dst: &GpuBuffer, offset: u64, len: u64) -> Result<()> {
-        if offset % 4 != 0 || len % 4 != 0 || offset + len > dst.size() {
+        if !offset.is_multiple_of(4) || !len.is_multiple_of(4) || offset + len > dst.size() {
             return Err(Error::invalid("gpu zero", format!("{len} bytes at {offset}")));
         }
         if len > 0 {
@@ -348,7 +348,7 @@ impl Gpu {
     /// # Errors
     /// Any GPU error captured since the last check, or a failed mapping.
     pub fn read(&self, src: &GpuBuffer, offset: u64, len: u64) -> Result<Vec<u8>> {
-        if offset % 4 != 0 || len % 4 != 0 || offset + len > src.size() {
+        if !offset.is_multiple_of(4) || !len.is_multiple_of(4) || offset + len > src.size() {
             return Err(Error::invalid("gpu read", format!("{len} bytes at {offset} of a {}-byte buffer", src.size())));
         }
         if len == 0 {

@@ -209,7 +209,7 @@ impl Teacher {
         seed: u64,
     ) -> Result<Vec<f64>> {
         let sd = self.state_dim;
-        if t == 0 || t > self.window() || obs.len() % (t * sd) != 0 {
+        if t == 0 || t > self.window() || !obs.len().is_multiple_of(t * sd) {
             return Err(Error::shape(
                 "teacher sample",
                 format!(

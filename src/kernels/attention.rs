@@ -84,9 +84,9 @@ pub fn short(s: &AttentionShape) -> bool {
 /// Index into the kernel families of the widest load (4, 2 or 1 floats) dividing the head
 /// dim: per-lane loads dominate these kernels on CPU-like adapters.
 pub fn width_index(head_dim: usize) -> usize {
-    if head_dim % 4 == 0 {
+    if head_dim.is_multiple_of(4) {
         2
-    } else if head_dim % 2 == 0 {
+    } else if head_dim.is_multiple_of(2) {
         1
     } else {
         0

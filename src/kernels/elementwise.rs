@@ -202,7 +202,7 @@ pub fn unary_bwd(gpu: &Gpu, op: Unary, n: usize, x: Span, dy: Span, dx: Span) ->
 
 /// Whether `n` elements at these offsets can go through vec4 bindings.
 fn vec4_ok(n: usize, offsets: &[u32]) -> bool {
-    n % 4 == 0 && n > 0 && offsets.iter().all(|o| o % 4 == 0)
+    n.is_multiple_of(4) && n > 0 && offsets.iter().all(|o| o % 4 == 0)
 }
 
 /// The binary_vec4 mode of a broadcast frame and its row length: 0 for two unbroadcast

@@ -84,7 +84,7 @@ pub const KERNELS: &[Kernel] =
 
 /// Whether rows of width `n` at these element offsets can use the vec4 kernels.
 fn vec4(n: usize, offs: &[u32]) -> bool {
-    n % 4 == 0 && offs.iter().all(|o| o % 4 == 0)
+    n.is_multiple_of(4) && offs.iter().all(|o| o % 4 == 0)
 }
 
 const WG: u32 = 64;

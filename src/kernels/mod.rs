@@ -197,7 +197,9 @@ pub fn grid_for(n: usize, wg: u32) -> [u32; 3] {
 /// kernels hand values round within groups of 8 lanes).
 pub fn subgroups_of_8(gpu: &Gpu) -> bool {
     let info = gpu.info();
-    gpu.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size >= 8 && info.subgroup_min_size % 8 == 0
+    gpu.features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size >= 8
+        && info.subgroup_min_size.is_multiple_of(8)
 }
 
 /// The kernel of a plain / subgroup pair (`run(wid, nwg, li, sg)` kernels with

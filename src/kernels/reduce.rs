@@ -193,7 +193,7 @@ pub fn sum_leading_into(gpu: &Gpu, rows: usize, n: usize, x: Span, y: Span, acc:
         let fresh = if chunks == 1 { None } else { Some(gpu.alloc((chunks * n * 4) as u64)?) };
         let src = scratch.last().map_or(x, |b| Span { buf: b, off: 0 });
         let dst = fresh.as_ref().map_or(y, |b| Span { buf: b, off: 0 });
-        let vec4 = n % 4 == 0 && src.off % 4 == 0 && dst.off % 4 == 0;
+        let vec4 = n.is_multiple_of(4) && src.off.is_multiple_of(4) && dst.off % 4 == 0;
         let (kernel, width, div) = if vec4 { (&SUM_LEADING_VEC4, n / 4, 4) } else { (&SUM_LEADING, n, 1) };
         let p = P {
             rows: rows as u32,

@@ -71,9 +71,9 @@ pub fn supported(gpu: &Gpu, batch: usize, tokens: usize, width: usize, heads: us
     batch <= MAX_BATCH
         && (1..=MAX_TOKENS).contains(&tokens)
         && (1..=MAX_LAYERS).contains(&layers)
-        && width % 4 == 0
+        && width.is_multiple_of(4)
         && heads > 0
-        && width % heads == 0
+        && width.is_multiple_of(heads)
         && width / heads <= MAX_HEAD_DIM
         && shared_bytes(tokens, width) <= gpu.limits().max_compute_workgroup_storage_size as usize
 }
@@ -117,7 +117,7 @@ pub fn gpt_infer_with(gpu: &Gpu, p: &GptPlan, x: Span, w: Span, y: Span, share: 
     if x.off != 0 || y.off != 0 {
         return Err(Error::invalid("gpt_infer", "x and y must start their buffers"));
     }
-    if !aligned(p) || w.off % 4 != 0 {
+    if !aligned(p) || !w.off.is_multiple_of(4) {
         return Err(Error::invalid("gpt_infer", "parameter offsets must be multiples of 4"));
     }
     let at = |o: usize| -> Result<u32> {

@@ -280,7 +280,7 @@ impl FastStudent {
     fn features(&mut self, obs: &[f64], t: usize) -> Result<usize> {
         let c = &self.cfg;
         let sd = c.obs_dim;
-        if t == 0 || t > c.window || obs.len() % (t * sd) != 0 {
+        if t == 0 || t > c.window || !obs.len().is_multiple_of(t * sd) {
             return Err(Error::shape(
                 "policy",
                 format!("{} observation values for windows of {t} × {sd} (window ≤ {})", obs.len(), c.window),

@@ -176,7 +176,7 @@ impl Student {
     /// Raw observation windows `[n, t, obs_dim]` normalised onto the device: `(n, tensor)`.
     fn obs_tensor(&self, obs: &[f64], t: usize) -> Result<(usize, Tensor)> {
         let sd = self.net.cfg.obs_dim;
-        if t == 0 || obs.len() % (t * sd) != 0 {
+        if t == 0 || !obs.len().is_multiple_of(t * sd) {
             return Err(Error::shape("student", format!("{} observation values for windows of {t} × {sd}", obs.len())));
         }
         let n = obs.len() / (t * sd);

@@ -148,7 +148,7 @@ impl Gpt {
     /// # Errors
     /// [`Error::InvalidArgument`] if `heads` does not divide `width`.
     pub fn new(pb: &mut ParamBuilder, name: &str, cfg: GptConfig) -> Result<Self> {
-        if cfg.heads == 0 || cfg.width % cfg.heads != 0 {
+        if cfg.heads == 0 || !cfg.width.is_multiple_of(cfg.heads) {
             return Err(Error::invalid("gpt", format!("{} heads do not divide width {}", cfg.heads, cfg.width)));
         }
         Ok(pb.scope(name, |pb| Gpt {
@@ -272,12 +272,12 @@ impl Gpt {
             width: c.width,
             heads: c.heads,
             eps: self.ln_f.eps,
-            tok: tok.and_then(|l| lin(l)).map(|[w, b]| (w, b, din)),
+            tok: tok.and_then(lin).map(|[w, b]| (w, b, din)),
             pos: with_pos.then(|| off(self.pos)),
             blocks,
             ln_f: [off(self.ln_f.gamma), off(self.ln_f.beta)],
         };
-        if !aligned(&plan) || store.flat().offset() % 4 != 0 {
+        if !aligned(&plan) || !store.flat().offset().is_multiple_of(4) {
             return Ok(None);
         }
         Ok(Some(tape.constant(t::gpt_infer(x.value(), store.flat(), &plan)?)))

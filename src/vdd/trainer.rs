@@ -275,10 +275,8 @@ pub fn distill(
         Some(ids) => store.span(ids)?.0,
         None => store.numel(),
     };
-    let expert_ids: Vec<_> = (0..store.len())
-        .filter(|&i| store.entries()[i].offset < n_expert_params)
-        .map(|i| crate::nn::ParamId(i))
-        .collect();
+    let expert_ids: Vec<_> =
+        (0..store.len()).filter(|&i| store.entries()[i].offset < n_expert_params).map(crate::nn::ParamId).collect();
     let adam = |lr| AdamConfig { lr, ..AdamConfig::default() };
     let mut opt_e = Adam::for_params(store, &expert_ids, adam(cfg.lr))?;
     let mut opt_g = match &gating_ids {

@@ -137,7 +137,7 @@ impl GemmConfig {
             }
             GemmConfig::Sg8 { tm, tn4, wg, tc } => {
                 let sg_ok = super::subgroups_of_8(gpu);
-                let aligned = |o: u32, st: usize| o % 4 == 0 && st % 4 == 0;
+                let aligned = |o: u32, st: usize| o.is_multiple_of(4) && st.is_multiple_of(4);
                 sg_ok
                     && tm % 8 == 0
                     && tm > 0
@@ -145,12 +145,12 @@ impl GemmConfig {
                     && tn4 > 0
                     && wg % 8 == 0
                     && fits(wg, 1)
-                    && s.k % 4 == 0
-                    && s.n % 4 == 0
-                    && (!(s.trans_a || tc) || s.m % 4 == 0)
+                    && s.k.is_multiple_of(4)
+                    && s.n.is_multiple_of(4)
+                    && (!(s.trans_a || tc) || s.m.is_multiple_of(4))
                     && aligned(off.a, s.batch_stride_a)
                     && aligned(off.b, s.batch_stride_b)
-                    && off.c % 4 == 0
+                    && off.c.is_multiple_of(4)
             }
         }
     }

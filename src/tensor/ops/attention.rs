@@ -20,7 +20,7 @@ pub struct AttnDropout {
 
 fn shape_of(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize, drop: AttnDropout) -> Result<AttentionShape> {
     let s = q.shape();
-    if s.len() != 3 || k.shape() != s || v.shape() != s || heads == 0 || s[2] % heads != 0 {
+    if s.len() != 3 || k.shape() != s || v.shape() != s || heads == 0 || !s[2].is_multiple_of(heads) {
         return Err(Error::shape(
             "attention",
             format!(

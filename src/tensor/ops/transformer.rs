@@ -65,7 +65,7 @@ pub fn gpt_infer_with(x: &Tensor, w: &Tensor, p: &GptPlan, share: Option<bool>) 
             format!("x {:?}, w {:?} for a plan of [{}, {}, {din}]", x.shape(), w.shape(), p.batch, p.tokens),
         ));
     }
-    if p.heads == 0 || p.width % p.heads != 0 {
+    if p.heads == 0 || !p.width.is_multiple_of(p.heads) {
         return Err(Error::invalid("gpt_infer", format!("{} heads do not divide width {}", p.heads, p.width)));
     }
     check_plan(p, w.numel())?;
