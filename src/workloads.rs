@@ -2,7 +2,7 @@
 //! the Avoiding-size VDD student and teacher (forward + backward + Adam on random data), and
 //! one batched action of that student and teacher (what a closed-loop rollout calls).
 
-use crate::autodiff::Tape;
+use crate::autodiff::{Tape, Var};
 use crate::cpu::elementwise::Unary;
 use crate::device::Device;
 use crate::error::Result;
@@ -26,13 +26,38 @@ pub trait Step {
     fn params(&self) -> usize;
 }
 
+/// Parameters, their Adam state (learning rate 1e-4) and a step counter: what the training
+/// workloads share.
+struct Training {
+    store: ParamStore,
+    opt: Adam,
+    steps: u64,
+}
+
+impl Training {
+    fn new(store: ParamStore) -> Result<Self> {
+        let opt = Adam::new(&store, AdamConfig { lr: 1e-4, ..AdamConfig::default() })?;
+        Ok(Training { store, opt, steps: 0 })
+    }
+
+    /// One step: the loss `loss` records on a fresh tape, its backward, an Adam update; returns
+    /// the loss tensor (not read back).
+    fn step(&mut self, loss: impl FnOnce(&Tape) -> Result<Var>) -> Result<Tensor> {
+        let tape = Tape::new(&self.store, true, self.steps);
+        let loss = loss(&tape)?;
+        let value = loss.value().clone();
+        tape.backward(&loss)?;
+        self.opt.step(&self.store, self.opt.cfg.lr)?;
+        self.steps += 1;
+        Ok(value)
+    }
+}
+
 /// `mean(GPT(x)²)` over random `[batch, tokens, width]` inputs.
 pub struct TransformerStep {
-    store: ParamStore,
+    train: Training,
     gpt: Gpt,
-    opt: Adam,
     x: Tensor,
-    steps: u64,
 }
 
 impl TransformerStep {
@@ -59,41 +84,35 @@ impl TransformerStep {
             embd_dropout: 0.0,
         };
         let gpt = Gpt::new(&mut pb, "gpt", cfg)?;
-        let store = pb.build(device, 0)?;
-        let opt = Adam::new(&store, AdamConfig { lr: 1e-4, ..AdamConfig::default() })?;
+        let train = Training::new(pb.build(device, 0)?)?;
         let x = ops::random(device, &[batch, tokens, width], Dist::Normal { mean: 0.0, std: 1.0 }, 1, 0)?;
-        Ok(TransformerStep { store, gpt, opt, x, steps: 0 })
+        Ok(TransformerStep { train, gpt, x })
     }
 }
 
 impl Step for TransformerStep {
     fn step(&mut self) -> Result<Tensor> {
-        let tape = Tape::new(&self.store, true, self.steps);
-        let x = tape.constant(self.x.clone());
-        let y = self.gpt.forward(&tape, &x)?;
-        let loss = tape.mean_all(&tape.unary(&y, Unary::Square)?)?;
-        let value = loss.value().clone();
-        tape.backward(&loss)?;
-        self.opt.step(&self.store, self.opt.cfg.lr)?;
-        self.steps += 1;
-        Ok(value)
+        let (gpt, x) = (&self.gpt, &self.x);
+        self.train.step(|tape| {
+            let x = tape.constant(x.clone());
+            let y = gpt.forward(tape, &x)?;
+            tape.mean_all(&tape.unary(&y, Unary::Square)?)
+        })
     }
     fn device(&self) -> Device {
-        self.store.device()
+        self.train.store.device()
     }
     fn params(&self) -> usize {
-        self.store.numel()
+        self.train.store.numel()
     }
 }
 
 /// The Avoiding-size student with the PyTorch anchor's proxy loss
 /// `mean(μ²) + mean(L²) + mean(log g)` on random observations.
 pub struct StudentStep {
-    store: ParamStore,
+    train: Training,
     net: StudentNet,
-    opt: Adam,
     obs: Tensor,
-    steps: u64,
 }
 
 impl StudentStep {
@@ -106,45 +125,40 @@ impl StudentStep {
         let mut pb = ParamBuilder::new();
         let obs = ops::random(device, &[batch, cfg.window, cfg.obs_dim], Dist::Normal { mean: 0.0, std: 1.0 }, 2, 0)?;
         let net = StudentNet::new(&mut pb, cfg)?;
-        let store = pb.build(device, 0)?;
-        let opt = Adam::new(&store, AdamConfig { lr: 1e-4, ..AdamConfig::default() })?;
-        Ok(StudentStep { store, net, opt, obs, steps: 0 })
+        let train = Training::new(pb.build(device, 0)?)?;
+        Ok(StudentStep { train, net, obs })
     }
 }
 
 impl Step for StudentStep {
     fn step(&mut self) -> Result<Tensor> {
-        let tape = Tape::new(&self.store, true, self.steps);
-        let obs = tape.constant(self.obs.clone());
-        let out = self.net.forward(&tape, &obs)?;
-        let m = tape.mean_all(&tape.unary(&out.mean, Unary::Square)?)?;
-        let l = tape.mean_all(&tape.unary(&out.chol, Unary::Square)?)?;
-        let mut loss = tape.add(&m, &l)?;
-        if let Some(g) = &out.log_gates {
-            loss = tape.add(&loss, &tape.mean_all(g)?)?;
-        }
-        let value = loss.value().clone();
-        tape.backward(&loss)?;
-        self.opt.step(&self.store, self.opt.cfg.lr)?;
-        self.steps += 1;
-        Ok(value)
+        let (net, obs) = (&self.net, &self.obs);
+        self.train.step(|tape| {
+            let obs = tape.constant(obs.clone());
+            let out = net.forward(tape, &obs)?;
+            let m = tape.mean_all(&tape.unary(&out.mean, Unary::Square)?)?;
+            let l = tape.mean_all(&tape.unary(&out.chol, Unary::Square)?)?;
+            let loss = tape.add(&m, &l)?;
+            match &out.log_gates {
+                Some(g) => tape.add(&loss, &tape.mean_all(g)?),
+                None => Ok(loss),
+            }
+        })
     }
     fn device(&self) -> Device {
-        self.store.device()
+        self.train.store.device()
     }
     fn params(&self) -> usize {
-        self.store.numel()
+        self.train.store.numel()
     }
 }
 
 /// The Avoiding-size DiffusionGPT teacher (width 72, 4 layers, 4 heads, T = 5) with the
 /// denoising loss on random windows: one BESO training step as `Teacher::train` takes it.
 pub struct TeacherStep {
-    store: ParamStore,
+    train: Training,
     net: crate::diffusion::Denoiser,
-    opt: Adam,
     inputs: [Tensor; 4],
-    steps: u64,
 }
 
 impl TeacherStep {
@@ -157,8 +171,7 @@ impl TeacherStep {
         let t = cfg.net.window();
         let mut pb = ParamBuilder::new();
         let net = crate::diffusion::Denoiser::new(&mut pb, &cfg.net, 4, 2)?;
-        let store = pb.build(device, 0)?;
-        let opt = Adam::new(&store, AdamConfig { lr: 1e-4, ..AdamConfig::default() })?;
+        let train = Training::new(pb.build(device, 0)?)?;
         let n = Dist::Normal { mean: 0.0, std: 1.0 };
         let inputs = [
             ops::random(device, &[batch, t, 4], n, 3, 0)?,
@@ -166,27 +179,23 @@ impl TeacherStep {
             ops::random(device, &[batch, 1], n, 3, 2)?,
             ops::random(device, &[batch, t, 2], n, 3, 3)?,
         ];
-        Ok(TeacherStep { store, net, opt, inputs, steps: 0 })
+        Ok(TeacherStep { train, net, inputs })
     }
 }
 
 impl Step for TeacherStep {
     fn step(&mut self) -> Result<Tensor> {
-        let tape = Tape::new(&self.store, true, self.steps);
-        let [s, x, f, y] = self.inputs.clone().map(|t| tape.constant(t));
-        let out = self.net.forward(&tape, &s, &x, &f)?;
-        let loss = tape.mse(&out, &y)?;
-        let value = loss.value().clone();
-        tape.backward(&loss)?;
-        self.opt.step(&self.store, self.opt.cfg.lr)?;
-        self.steps += 1;
-        Ok(value)
+        let (net, inputs) = (&self.net, &self.inputs);
+        self.train.step(|tape| {
+            let [s, x, f, y] = inputs.clone().map(|t| tape.constant(t));
+            tape.mse(&net.forward(tape, &s, &x, &f)?, &y)
+        })
     }
     fn device(&self) -> Device {
-        self.store.device()
+        self.train.store.device()
     }
     fn params(&self) -> usize {
-        self.store.numel()
+        self.train.store.numel()
     }
 }
 

@@ -115,6 +115,27 @@ fn every_gemm_kernel_matches_cpu_on_awkward_shapes_and_transposes() {
     }
 }
 
+/// A reduction longer than one invocation may loop (llvmpipe ends an invocation's loops after
+/// 65535 iterations in total, silently) is split over k even when asked for one split, so
+/// every kernel sums all of k.
+#[test]
+fn every_gemm_kernel_sums_a_k_longer_than_a_loop_may_run() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(29);
+    for ta in [false, true] {
+        let c = case(&mut rng, (4, 8, 300_004), 1, ta, false, true, false);
+        let want = reference(&c);
+        let mut ran = 0;
+        for &cfg in CONFIGS {
+            if let Some(got) = run(&g.dev, cfg, 1, &c) {
+                ran += 1;
+                assert_close(&format!("{cfg} k=300004 ta={ta}"), &got, &want, tol(300_004), 1e-5);
+            }
+        }
+        assert!(ran >= 3, "only {ran} kernels ran the long-k product");
+    }
+}
+
 #[test]
 fn batched_gemm_with_broadcast_operand_and_bias_matches_cpu() {
     let Some(g) = gpu() else { return };

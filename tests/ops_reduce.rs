@@ -33,6 +33,58 @@ fn row_reductions_match_cpu_on_awkward_shapes() {
     }
 }
 
+/// Rows longer than one invocation may loop over (llvmpipe ends an invocation's loops after
+/// 65535 iterations in total, silently): the reductions take them in chunks, in several
+/// passes, and so does the backward. The maximum sits twice in a late chunk and once more in
+/// a later one, so the first maximum is found across chunks.
+#[test]
+fn row_reductions_match_cpu_on_rows_longer_than_a_loop_may_run() {
+    let Some(g) = gpu() else { return };
+    let mut rng = Rng::new(7);
+    for &(rows, n) in &[(1, 70_001), (2, 4097), (3, 69_637), (1, 300_000)] {
+        let mut x = rng.vec(rows * n, -4.0, 4.0);
+        for r in 0..rows {
+            for i in [n / 2, n / 2 + 1, n - 1] {
+                x[r * n + i] = 5.0 + r as f32;
+            }
+        }
+        let x64 = Tensor::from_f64(&Device::CpuF64, &x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), &[rows, n]);
+        for op in Reduce::ALL {
+            let (xg, xc) = pair(&g.dev, &x, &[rows, n]);
+            let (yg, yc) = (ops::reduce(&xg, op).unwrap(), ops::reduce(&xc, op).unwrap());
+            // Against f64: a sequential f32 sum of 300k terms (the CPU twin's) is itself off by
+            // ~1e-2; a truncated row would be off by hundreds (a mean by ~1e-3).
+            let want = ops::reduce(x64.as_ref().unwrap(), op).unwrap().to_vec64().unwrap();
+            let got: Vec<f64> = yg.to_vec().unwrap().into_iter().map(f64::from).collect();
+            let atol = match op {
+                Reduce::Sum => 2e-7 * n as f64,
+                Reduce::Mean => 2e-7,
+                _ => 1e-5,
+            };
+            assert_close64(&format!("{op:?} {rows}x{n}"), &got, &want, atol, 1e-6);
+            let dy = rng.vec(rows, -1.0, 1.0);
+            let (dyg, dyc) = pair(&g.dev, &dy, &[rows]);
+            let got = ops::reduce_bwd(&xg, &yg, &dyg, op).unwrap().to_vec().unwrap();
+            let want = ops::reduce_bwd(&xc, &yc, &dyc, op).unwrap().to_vec().unwrap();
+            assert_close(&format!("{op:?} backward {rows}x{n}"), &got, &want, 1e-6, 1e-5);
+        }
+    }
+}
+
+/// The per-row kernels that loop over a row several times refuse rows beyond their limit
+/// instead of returning a silently truncated result.
+#[test]
+fn over_long_softmax_and_layer_norm_rows_are_a_clear_error() {
+    let Some(g) = gpu() else { return };
+    let n = vdd::kernels::MAX_ROW + 4;
+    let x = Tensor::from_slice(&g.dev, &vec![0.5; n], &[1, n]).unwrap();
+    let err = ops::softmax(&x, Softmax::Softmax).unwrap_err().to_string();
+    assert!(err.contains("at most") && err.contains("softmax"), "{err}");
+    let (gamma, beta) = (Tensor::full(&g.dev, &[n], 1.0).unwrap(), Tensor::zeros(&g.dev, &[n]).unwrap());
+    let err = ops::layer_norm(&x, &gamma, &beta, 1e-5).unwrap_err().to_string();
+    assert!(err.contains("at most") && err.contains("layer_norm"), "{err}");
+}
+
 #[test]
 fn max_gradient_goes_to_first_maximum_only() {
     let Some(g) = gpu() else { return };

@@ -387,3 +387,45 @@ fn gradients_summed_inside_products_match_the_cpu() {
     assert_close64("gradients through a shared input", &gg, &g64, 1e-5, 1e-4);
     assert!(g64[..12 * 16].iter().any(|v| v.abs() > 1e-3), "first-layer gradients are all ~0");
 }
+
+/// The backbone at the step's width on many rows (the kernels switch to their vec4, split-K
+/// and large-tile paths there, and the loss's mean runs over 72 000 values, more than one
+/// llvmpipe invocation may loop over): `mse(GPT(x), target)`. The GPU's loss and gradients
+/// against the CPU's, per parameter tensor.
+#[test]
+fn gpu_transformer_gradients_match_cpu_at_the_steps_width() {
+    let Some(g) = gpu() else { return };
+    let (b, t, w) = (200, 5, 72);
+    let run = |dev: &Device| {
+        let mut pb = ParamBuilder::new();
+        let gpt = Gpt::new(&mut pb, "gpt", cfg(w, 1, 1, t, 0.0)).unwrap();
+        let store = pb.build(dev, 0).unwrap();
+        let x = Tensor::from_slice(dev, &Rng::new(3).vec(b * t * w, -1.0, 1.0), &[b, t, w]).unwrap();
+        let target = Tensor::from_slice(dev, &Rng::new(4).vec(b * t * w, -2.0, 2.0), &[b, t, w]).unwrap();
+        let tape = Tape::new(&store, true, 0);
+        let xv = tape.constant(x);
+        let y = gpt.forward(&tape, &xv).unwrap();
+        let loss = tape.mse(&y, &tape.constant(target)).unwrap();
+        let lv = loss.value().item().unwrap();
+        tape.backward(&loss).unwrap();
+        let names: Vec<(String, usize, usize)> =
+            store.entries().iter().map(|e| (e.name.clone(), e.offset, e.shape.iter().product())).collect();
+        (lv, store.flat_grad().to_vec().unwrap(), names)
+    };
+    let (lc, gc, names) = run(&Device::Cpu);
+    let (lg, gg, _) = run(&g.dev);
+    assert!((lc - lg).abs() <= 1e-4 * lc.abs(), "loss {lg} on GPU vs {lc} on CPU");
+    // Per tensor, relative to its norm or to 1e-4 of the whole gradient's, whichever is larger
+    // (the key bias's gradient is zero in exact arithmetic: softmax ignores a shift per query).
+    let total = gc.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt();
+    let mut bad = Vec::new();
+    for (name, off, n) in &names {
+        let (c, q) = (&gc[*off..off + n], &gg[*off..off + n]);
+        let norm = c.iter().map(|v| f64::from(*v).powi(2)).sum::<f64>().sqrt().max(1e-4 * total);
+        let err = c.iter().zip(q).map(|(a, b)| f64::from(a - b).powi(2)).sum::<f64>().sqrt();
+        if err / norm > 1e-4 {
+            bad.push(format!("{name}: rel err {:.2e} (‖g‖ {norm:.2e})", err / norm));
+        }
+    }
+    assert!(bad.is_empty(), "GPU gradients differ from the CPU's: {bad:?}");
+}

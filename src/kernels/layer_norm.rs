@@ -94,7 +94,8 @@ const CHUNK: usize = 64;
 /// Records the forward pass; `stats` receives `[mean (rows), rstd (rows)]`.
 ///
 /// # Errors
-/// Kernel compilation or dispatch errors.
+/// [`crate::Error::InvalidArgument`] for rows longer than [`super::MAX_ROW`]; kernel
+/// compilation or dispatch errors.
 #[allow(clippy::too_many_arguments)]
 pub fn forward(
     gpu: &Gpu,
@@ -115,6 +116,7 @@ pub fn forward(
         eps: f32,
         off: [u32; 5],
     }
+    super::check_row("layer_norm", n)?;
     let v = vec4(n, &[x.off, gamma.off, beta.off, y.off]);
     let (k, d) = if v { (&LAYER_NORM_VEC4, 4u32) } else { (&LAYER_NORM, 1u32) };
     let off = [x.off / d, gamma.off / d, beta.off / d, y.off / d, stats.off];
@@ -137,7 +139,8 @@ pub struct Accumulate {
 /// (`acc`).
 ///
 /// # Errors
-/// Allocation, kernel compilation or dispatch errors.
+/// [`crate::Error::InvalidArgument`] for rows longer than [`super::MAX_ROW`]; allocation,
+/// kernel compilation or dispatch errors.
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     gpu: &Gpu,
@@ -158,6 +161,7 @@ pub fn backward(
         n: u32,
         off: [u32; 6],
     }
+    super::check_row("layer_norm_bwd", n)?;
     let v = vec4(n, &[x.off, gamma.off, dy.off, dx.off]);
     let d = if v { 4u32 } else { 1 };
     let p =

@@ -188,6 +188,22 @@ pub fn grid(groups: u32) -> [u32; 3] {
     }
 }
 
+/// Longest row the per-row kernels (LayerNorm, softmax) take: one invocation loops over its
+/// row three times, and llvmpipe ends every loop of an invocation after 65535 iterations in
+/// total (`LP_MAX_TGSI_LOOP_ITERATIONS`) without an error.
+pub const MAX_ROW: usize = 16384;
+
+/// [`Error::InvalidArgument`] for a row longer than [`MAX_ROW`] in `op`.
+pub(crate) fn check_row(op: &'static str, n: usize) -> Result<()> {
+    if n > MAX_ROW {
+        return Err(Error::invalid(
+            op,
+            format!("rows of {n} elements; the GPU kernel takes at most {MAX_ROW} (llvmpipe's loop cap)"),
+        ));
+    }
+    Ok(())
+}
+
 /// Workgroups of `wg` invocations covering `n` items, as a [`grid`].
 pub fn grid_for(n: usize, wg: u32) -> [u32; 3] {
     grid((n as u64).div_ceil(u64::from(wg)) as u32)

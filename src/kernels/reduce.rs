@@ -25,7 +25,7 @@ pub const REDUCE_ROWS_BWD: Kernel = Kernel {
     source: shader!("reduce/reduce_rows_bwd.wgsl"),
     includes: &[],
     entry: "main",
-    storage: &[R, R, R, W],
+    storage: &[R, R, R, R, W],
     variants: &OPS4,
 };
 /// Row softmax / log-softmax.
@@ -76,12 +76,61 @@ struct Rows8 {
     off: [u32; 6],
 }
 
-/// Records `y[r] = op(x[r, 0..n])` for `rows` rows.
+/// Elements one invocation of the row reductions loops over at most. llvmpipe ends every loop
+/// of an invocation after 65535 iterations in total (`LP_MAX_TGSI_LOOP_ITERATIONS`), without
+/// an error, so longer rows are reduced in chunks.
+pub const ROW_CHUNK: usize = 4096;
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ReduceParams {
+    rows: u32,
+    n: u32,
+    x_off: u32,
+    y_off: u32,
+    chunk: u32,
+    count: u32,
+    pad: [u32; 2],
+}
+
+/// Chunks of a row of `n` elements (at least one, also for an empty row).
+fn row_chunks(n: usize) -> usize {
+    n.div_ceil(ROW_CHUNK).max(1)
+}
+
+/// Records `y[r] = op(x[r, 0..n])` for `rows` rows: one pass for rows of up to
+/// [`ROW_CHUNK`] elements; longer rows reduce their chunks first (sums for a mean, maxima,
+/// log-sum-exps), then those partial results, as many passes as needed.
 ///
 /// # Errors
-/// Kernel compilation or dispatch errors.
+/// Allocation, kernel compilation or dispatch errors.
 pub fn reduce_rows(gpu: &Gpu, op: Reduce, rows: usize, n: usize, x: Span, y: Span) -> Result<()> {
-    let p = Rows4 { rows: rows as u32, n: n as u32, off: [x.off, y.off] };
+    reduce_rows_of(gpu, op, rows, n, n, x, y)
+}
+
+/// [`reduce_rows`] with the mean's divisor `count` (the original row length when `x` holds
+/// partial sums).
+fn reduce_rows_of(gpu: &Gpu, op: Reduce, rows: usize, n: usize, count: usize, x: Span, y: Span) -> Result<()> {
+    if n <= ROW_CHUNK {
+        return reduce_pass(gpu, op, rows, n, count, x, y);
+    }
+    let partial = gpu.alloc((rows * row_chunks(n) * 4) as u64)?;
+    let part = Span { buf: &partial, off: 0 };
+    reduce_pass(gpu, if op == Reduce::Mean { Reduce::Sum } else { op }, rows, n, count, x, part)?;
+    reduce_rows_of(gpu, op, rows, row_chunks(n), count, part, y)
+}
+
+/// One pass of [`REDUCE_ROWS`]: `y[r, c] = op(x[r, chunk c])` over chunks of [`ROW_CHUNK`].
+fn reduce_pass(gpu: &Gpu, op: Reduce, rows: usize, n: usize, count: usize, x: Span, y: Span) -> Result<()> {
+    let p = ReduceParams {
+        rows: rows as u32,
+        n: n as u32,
+        x_off: x.off,
+        y_off: y.off,
+        chunk: ROW_CHUNK as u32,
+        count: count as u32,
+        pad: [0; 2],
+    };
     launch(
         gpu,
         &REDUCE_ROWS,
@@ -89,15 +138,26 @@ pub fn reduce_rows(gpu: &Gpu, op: Reduce, rows: usize, n: usize, x: Span, y: Spa
         &[],
         &[x.buf, y.buf],
         &p,
-        grid_for(rows, WG),
+        grid_for(rows * row_chunks(n), WG),
         Cost::elems(rows * n, 1, 2.0),
     )
 }
 
-/// Records the gradient of [`reduce_rows`].
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct ReduceBwdParams {
+    rows: u32,
+    n: u32,
+    chunk: u32,
+    off: [u32; 5],
+}
+
+/// Records the gradient of [`reduce_rows`] (one invocation per chunk of [`ROW_CHUNK`]
+/// elements; for the maximum of a longer row, a pass of chunk maxima first tells each chunk
+/// whether the row's first maximum lies before it).
 ///
 /// # Errors
-/// Kernel compilation or dispatch errors.
+/// Allocation, kernel compilation or dispatch errors.
 #[allow(clippy::too_many_arguments)]
 pub fn reduce_rows_bwd(
     gpu: &Gpu,
@@ -109,15 +169,30 @@ pub fn reduce_rows_bwd(
     dy: Span,
     dx: Span,
 ) -> Result<()> {
-    let p = Rows8 { rows: rows as u32, n: n as u32, off: [x.off, y.off, dy.off, dx.off, 0, 0] };
+    let chunks = row_chunks(n);
+    let maxima = if op == Reduce::Max && chunks > 1 { Some(gpu.alloc((rows * chunks * 4) as u64)?) } else { None };
+    let cm = match &maxima {
+        Some(buf) => {
+            let cm = Span { buf, off: 0 };
+            reduce_pass(gpu, Reduce::Max, rows, n, n, x, cm)?;
+            cm
+        }
+        None => y,
+    };
+    let p = ReduceBwdParams {
+        rows: rows as u32,
+        n: n as u32,
+        chunk: ROW_CHUNK as u32,
+        off: [x.off, y.off, dy.off, dx.off, cm.off],
+    };
     launch(
         gpu,
         &REDUCE_ROWS_BWD,
         &[("OP", op.code())],
         &[],
-        &[x.buf, y.buf, dy.buf, dx.buf],
+        &[x.buf, y.buf, dy.buf, cm.buf, dx.buf],
         &p,
-        grid_for(rows, WG),
+        grid_for(rows * chunks, WG),
         Cost::elems(rows * n, 2, 2.0),
     )
 }
@@ -125,8 +200,10 @@ pub fn reduce_rows_bwd(
 /// Records a row softmax or log-softmax.
 ///
 /// # Errors
-/// Kernel compilation or dispatch errors.
+/// [`crate::Error::InvalidArgument`] for rows longer than [`super::MAX_ROW`]; kernel
+/// compilation or dispatch errors.
 pub fn softmax(gpu: &Gpu, op: Softmax, rows: usize, n: usize, x: Span, y: Span) -> Result<()> {
+    super::check_row("softmax", n)?;
     let p = Rows4 { rows: rows as u32, n: n as u32, off: [x.off, y.off] };
     launch(
         gpu,
@@ -143,8 +220,10 @@ pub fn softmax(gpu: &Gpu, op: Softmax, rows: usize, n: usize, x: Span, y: Span) 
 /// Records the gradient of [`softmax`] from its output.
 ///
 /// # Errors
-/// Kernel compilation or dispatch errors.
+/// [`crate::Error::InvalidArgument`] for rows longer than [`super::MAX_ROW`]; kernel
+/// compilation or dispatch errors.
 pub fn softmax_bwd(gpu: &Gpu, op: Softmax, rows: usize, n: usize, y: Span, dy: Span, dx: Span) -> Result<()> {
+    super::check_row("softmax_bwd", n)?;
     let p = Rows8 { rows: rows as u32, n: n as u32, off: [y.off, dy.off, dx.off, 0, 0, 0] };
     launch(
         gpu,

@@ -209,6 +209,19 @@ impl GemmConfig {
             _ => 1,
         }
     }
+
+    /// The longest k one invocation reduces over; longer products are split. llvmpipe ends
+    /// every loop of an invocation after 65535 iterations in total
+    /// (`LP_MAX_TGSI_LOOP_ITERATIONS`) without an error: the subgroup kernel loops once per 4
+    /// values of k, the register-tiled one once per value, the shared-memory one about 1.5
+    /// times per value (its cooperative tile loads loop too).
+    fn max_k(&self) -> usize {
+        match self {
+            GemmConfig::Sg8 { .. } => 4 * 60_000,
+            GemmConfig::Tile { .. } => 60_000,
+            GemmConfig::Shared { .. } => 16_384,
+        }
+    }
 }
 
 /// Most tile rows of the subgroup kernel: it updates its 8-row blocks by one call each, for at
@@ -313,8 +326,8 @@ fn record(
     {
         return Err(Error::invalid("gemm", format!("{cfg} cannot run {ep:?} for {s:?}")));
     }
-    let splits = splits.clamp(1, s.k.max(1));
     let g = cfg.k_granule();
+    let splits = splits.max(s.k.div_ceil(cfg.max_k())).clamp(1, s.k.max(1));
     let k_split = if splits == 1 { s.k.max(1) } else { s.k.div_ceil(splits).div_ceil(g) * g };
     let splits = if s.k == 0 { 1 } else { s.k.div_ceil(k_split) };
     // One C block: m rows, plus the bias row.
