@@ -252,3 +252,27 @@ fn gpu_fused_stack_follows_parameter_updates() {
     assert_close("before the update", &first.value().to_vec().unwrap(), &want_first, 2e-5, 2e-4);
     assert_close("after the update", &second.value().to_vec().unwrap(), &want_second, 2e-5, 2e-4);
 }
+
+/// Wide stacks loop long inside one invocation (llvmpipe ends an invocation's loops after
+/// 65535 iterations in total, silently): the fused kernel must either compute them in full or
+/// leave them to the op-by-op path. GPU against the CPU device.
+#[test]
+fn wide_stacks_match_the_cpu_whichever_path_runs_them() {
+    let Some(g) = gpu() else { return };
+    let gp = g.dev.as_gpu().unwrap();
+    // Below the loop estimate's limit (43k of 50k: a truncating kernel would fail below) the
+    // stack runs fused; above it (51k, 57k, 77k; 3 layers of width 672 gave NaNs fused), op
+    // by op.
+    assert!(vdd::kernels::transformer::supported(gp, 1, 2, 336, 6, 6));
+    for (t, e, h, l) in [(1, 672, 12, 3), (1, 672, 12, 2), (2, 336, 6, 8)] {
+        assert!(!vdd::kernels::transformer::supported(gp, 1, t, e, h, l), "t{t} e{e} l{l} should not be fused");
+    }
+    for &(b, t, e, h, l) in &[(1, 1, 672, 12, 3), (1, 2, 336, 6, 6), (1, 2, 336, 6, 8), (2, 4, 168, 4, 8)] {
+        let (gpt, store) = model(&Device::Cpu, cfg(e, l, h, 16), 11);
+        let (gg, sg) = model(&g.dev, cfg(e, l, h, 16), 11);
+        let x = Rng::new(2).vec(b * t * e, -1.0, 1.0);
+        let want = run(&gpt, &store, &x, &[b, t, e], true);
+        let got = run(&gg, &sg, &x, &[b, t, e], true);
+        assert_close(&format!("gpu vs cpu b{b} t{t} e{e} h{h} l{l}"), &got, &want, 1e-4, 1e-3);
+    }
+}

@@ -79,12 +79,40 @@ fn scratch_define(p: &ChainPlan) -> usize {
     p.scratch.div_ceil(256).max(1) * 256
 }
 
+/// An upper bound of the loop iterations one invocation of `chain_infer.wgsl` runs for `p`
+/// (without a split): per Linear, its column groups shared out over the WG invocations, each
+/// looping over k once per vec4 step (aligned ops, and ⌈k/32⌉ subgroup steps) or four times
+/// per value (unaligned ops: single-float weights, column by column); per elementwise op and
+/// store, its values over WG; a log-softmax three times over its values.
+pub fn loop_iterations(p: &ChainPlan) -> usize {
+    let wg = WG as usize;
+    let ops: usize = p
+        .ops
+        .iter()
+        .map(|op| match *op {
+            ChainOp::Linear { src, dst, w, .. } => {
+                let k = src.len;
+                let aligned = w % 4 == 0 && dst.len % 4 == 0 && src.at % 4 == 0;
+                let per_group = if aligned { k / 4 + k.div_ceil(32) + 4 } else { 4 * k + 8 };
+                dst.len.div_ceil(4).div_ceil(wg) * per_group + 16
+            }
+            ChainOp::Map { src, .. } | ChainOp::Add { a: src, .. } | ChainOp::Store { src, .. } => {
+                src.len.div_ceil(wg) + 1
+            }
+            ChainOp::LogSoftmax { v } => 3 * v.len + 1,
+        })
+        .sum();
+    ops + p.scratch.div_ceil(wg) + p.ops.len()
+}
+
 /// Whether `gpu` runs the chain of `p` in one dispatch: at most [`MAX_ROWS`] rows and
-/// [`MAX_OPS`] ops, and the scratch fitting in workgroup memory.
+/// [`MAX_OPS`] ops, the scratch fitting in workgroup memory, and at most
+/// [`super::transformer::MAX_LOOP_ITERATIONS`] by [`loop_iterations`] (llvmpipe's loop cap).
 pub fn supported(gpu: &Gpu, p: &ChainPlan) -> bool {
     p.rows <= MAX_ROWS
         && p.ops.len() <= MAX_OPS
         && 4 * scratch_define(p) <= gpu.limits().max_compute_workgroup_storage_size as usize
+        && loop_iterations(p) <= super::transformer::MAX_LOOP_ITERATIONS
 }
 
 /// `v` as a kernel parameter, or an error if it does not fit in `u32`.
