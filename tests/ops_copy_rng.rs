@@ -86,6 +86,23 @@ fn gather_rows_and_backward_match_cpu() {
     assert!(ops::gather_rows(&xc, &[17]).unwrap_err().to_string().contains("out of range"));
 }
 
+/// A row gathered 69 278 times (llvmpipe ends an invocation's loops after 65535 iterations in
+/// total, silently): its gradient sums every copy, over several passes. Against f64.
+#[test]
+fn gather_rows_backward_sums_a_row_gathered_more_often_than_a_loop_may_run() {
+    let Some(g) = gpu() else { return };
+    let (rows, n) = (3, 2);
+    let idx: Vec<u32> = (0..70_000u32).map(|i| if i % 97 == 3 { 2 } else { 0 }).collect();
+    let dy = Rng::new(53).vec(idx.len() * n, 0.0, 1.0);
+    let dg = Tensor::from_slice(&g.dev, &dy, &[idx.len(), n]).unwrap();
+    let got: Vec<f64> =
+        ops::gather_rows_bwd(&dg, &idx, rows).unwrap().to_vec().unwrap().into_iter().map(f64::from).collect();
+    let d64 = Tensor::from_f64(&Device::CpuF64, &dy.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), &[idx.len(), n]);
+    let want = ops::gather_rows_bwd(&d64.unwrap(), &idx, rows).unwrap().to_vec64().unwrap();
+    assert!(want[0] > 30_000.0, "row 0 sums {} copies", idx.iter().filter(|&&r| r == 0).count());
+    assert_close64("gather_rows_bwd, 69 278 copies of row 0", &got, &want, 0.05, 1e-5);
+}
+
 #[test]
 fn random_fills_match_cpu_bits_and_moments() {
     let Some(g) = gpu() else { return };

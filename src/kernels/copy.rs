@@ -33,8 +33,12 @@ pub const GATHER_ROWS_BWD: Kernel = Kernel {
     includes: &[],
     entry: "main",
     storage: &[R, R, W],
-    variants: &[&[]],
+    variants: &[&[("ACC", 0)], &[("ACC", 1)]],
 };
+
+/// Gathered copies of one row [`gather_rows_bwd`] sums per pass (llvmpipe ends an
+/// invocation's loops after 65535 iterations in total, without an error).
+pub const GATHER_CHUNK: usize = 16_384;
 
 /// Every kernel of the family.
 pub const KERNELS: &[Kernel] = &[COPY_STRIDED, COPY_STRIDED_VEC4, GATHER_ROWS, GATHER_ROWS_BWD];
@@ -153,11 +157,21 @@ pub fn gather_rows(gpu: &Gpu, count: usize, n: usize, x: Span, idx: &GpuBuffer, 
 }
 
 /// Records `dx[r, :] = Σ_{idx[i]=r} dy[i, :]` with `inv` = CSR inverse map
-/// (`rows + 1` starts, then the index list).
+/// (`rows + 1` starts, then the index list); `most` is the largest number of gathered copies
+/// of one row (rows gathered more than [`GATHER_CHUNK`] times are summed in several passes).
 ///
 /// # Errors
 /// Kernel compilation or dispatch errors.
-pub fn gather_rows_bwd(gpu: &Gpu, rows: usize, n: usize, dy: Span, inv: &GpuBuffer, dx: Span) -> Result<()> {
+#[allow(clippy::too_many_arguments)]
+pub fn gather_rows_bwd(
+    gpu: &Gpu,
+    rows: usize,
+    n: usize,
+    most: usize,
+    dy: Span,
+    inv: &GpuBuffer,
+    dx: Span,
+) -> Result<()> {
     #[repr(C)]
     #[derive(Clone, Copy, Pod, Zeroable)]
     struct P {
@@ -165,16 +179,31 @@ pub fn gather_rows_bwd(gpu: &Gpu, rows: usize, n: usize, dy: Span, inv: &GpuBuff
         n: u32,
         dy_off: u32,
         dx_off: u32,
+        lo: u32,
+        len: u32,
+        pad: [u32; 2],
     }
-    let p = P { rows: rows as u32, n: n as u32, dy_off: dy.off, dx_off: dx.off };
-    launch(
-        gpu,
-        &GATHER_ROWS_BWD,
-        &[],
-        &[],
-        &[dy.buf, inv, dx.buf],
-        &p,
-        grid_for(rows * n, 256),
-        Cost::elems(rows * n, 2, 1.0),
-    )
+    for pass in 0..most.div_ceil(GATHER_CHUNK).max(1) {
+        let lo = (pass * GATHER_CHUNK) as u32;
+        let p = P {
+            rows: rows as u32,
+            n: n as u32,
+            dy_off: dy.off,
+            dx_off: dx.off,
+            lo,
+            len: GATHER_CHUNK as u32,
+            pad: [0; 2],
+        };
+        launch(
+            gpu,
+            &GATHER_ROWS_BWD,
+            &[("ACC", u32::from(pass > 0))],
+            &[],
+            &[dy.buf, inv, dx.buf],
+            &p,
+            grid_for(rows * n, 256),
+            Cost::elems(rows * n, 2, 1.0),
+        )?;
+    }
+    Ok(())
 }

@@ -269,7 +269,8 @@ pub fn gather_rows_bwd(dy: &Tensor, idx: &[u32], rows: usize) -> Result<Tensor> 
             starts.extend(list);
             let inv = g.upload(bytemuck::cast_slice(&starts))?;
             let dx = Tensor::uninit(&g, &out)?;
-            k::gather_rows_bwd(&g, rows, n, span(dy), &inv, span(&dx))?;
+            let most = (0..rows).map(|r| (starts[r + 1] - starts[r]) as usize).max().unwrap_or(0);
+            k::gather_rows_bwd(&g, rows, n, most, span(dy), &inv, span(&dx))?;
             Ok(dx)
         }
         d => by_precision!(d, gather_bwd_cpu(dy, idx, n, &out)),
