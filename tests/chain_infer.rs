@@ -249,7 +249,7 @@ fn gpu_single_row_split_chain_matches_the_twin_and_the_unsplit_rows() {
 fn chains_too_long_for_one_invocation_are_refused_and_the_rest_compute_in_full() {
     let Some(g) = gpu() else { return };
     let gp = g.dev.as_gpu().unwrap();
-    let limit = vdd::kernels::transformer::MAX_LOOP_ITERATIONS;
+    let limit = vdd::kernels::MAX_LOOP_ITERATIONS;
     let (mut near, x) = ChainPlan::new(1, 1500, 0, 1500);
     let h = near.linear(x, 250, 1, Some(1 + 1500 * 250), None);
     near.store(h);

@@ -107,12 +107,12 @@ pub fn loop_iterations(p: &ChainPlan) -> usize {
 
 /// Whether `gpu` runs the chain of `p` in one dispatch: at most [`MAX_ROWS`] rows and
 /// [`MAX_OPS`] ops, the scratch fitting in workgroup memory, and at most
-/// [`super::transformer::MAX_LOOP_ITERATIONS`] by [`loop_iterations`] (llvmpipe's loop cap).
+/// [`super::MAX_LOOP_ITERATIONS`] by [`loop_iterations`] (llvmpipe's loop cap).
 pub fn supported(gpu: &Gpu, p: &ChainPlan) -> bool {
     p.rows <= MAX_ROWS
         && p.ops.len() <= MAX_OPS
         && 4 * scratch_define(p) <= gpu.limits().max_compute_workgroup_storage_size as usize
-        && loop_iterations(p) <= super::transformer::MAX_LOOP_ITERATIONS
+        && loop_iterations(p) <= super::MAX_LOOP_ITERATIONS
 }
 
 /// `v` as a kernel parameter, or an error if it does not fit in `u32`.

@@ -188,6 +188,12 @@ pub fn grid(groups: u32) -> [u32; 3] {
     }
 }
 
+/// Most loop iterations a fused kernel's invocation may take by its estimate
+/// (`transformer::loop_iterations`, `mlp::loop_iterations`): llvmpipe ends an invocation's
+/// loops after 65535 iterations in total (`LP_MAX_TGSI_LOOP_ITERATIONS`) without an error, so
+/// wider stacks and chains run op by op instead.
+pub const MAX_LOOP_ITERATIONS: usize = 50_000;
+
 /// Longest row the per-row kernels (LayerNorm, softmax) take: one invocation loops over its
 /// row three times, and llvmpipe ends every loop of an invocation after 65535 iterations in
 /// total (`LP_MAX_TGSI_LOOP_ITERATIONS`) without an error.

@@ -64,11 +64,6 @@ pub fn shared_bytes(tokens: usize, width: usize) -> usize {
     4 * (6 * tokens * width + 2 * tokens)
 }
 
-/// Most loop iterations a fused kernel's invocation may take by our estimate: llvmpipe ends
-/// an invocation's loops after 65535 iterations in total (`LP_MAX_TGSI_LOOP_ITERATIONS`)
-/// without an error, so wider stacks and chains run op by op instead.
-pub const MAX_LOOP_ITERATIONS: usize = 50_000;
-
 /// An upper bound of the loop iterations one invocation of `gpt_infer.wgsl` runs (its rolled
 /// loops: projections over k, the causal key loop, LayerNorm rows, row copies; the loops over
 /// the NT tokens and HD features of a head have constant trips and unroll, but the head's are
@@ -88,7 +83,7 @@ pub fn loop_iterations(tokens: usize, width: usize, heads: usize, layers: usize)
 /// Whether `gpu` can run the fused stack for this configuration (otherwise run the blocks op
 /// by op): at most [`MAX_TOKENS`] tokens, [`MAX_LAYERS`] blocks and [`MAX_HEAD_DIM`] features
 /// per head, a width that is a multiple of 4, the sequence fitting in workgroup memory, and
-/// at most [`MAX_LOOP_ITERATIONS`] by [`loop_iterations`].
+/// at most [`super::MAX_LOOP_ITERATIONS`] by [`loop_iterations`].
 pub fn supported(gpu: &Gpu, batch: usize, tokens: usize, width: usize, heads: usize, layers: usize) -> bool {
     batch <= MAX_BATCH
         && (1..=MAX_TOKENS).contains(&tokens)
@@ -98,7 +93,7 @@ pub fn supported(gpu: &Gpu, batch: usize, tokens: usize, width: usize, heads: us
         && width.is_multiple_of(heads)
         && width / heads <= MAX_HEAD_DIM
         && shared_bytes(tokens, width) <= gpu.limits().max_compute_workgroup_storage_size as usize
-        && loop_iterations(tokens, width, heads, layers) <= MAX_LOOP_ITERATIONS
+        && loop_iterations(tokens, width, heads, layers) <= super::MAX_LOOP_ITERATIONS
 }
 
 /// Whether every offset of `p` is a multiple of 4 (the kernel reads the parameters as vec4s).
