@@ -183,8 +183,9 @@ impl CholFill {
     }
 }
 
-/// Lower Cholesky factors from a head's raw outputs: slot `s` of a matrix fills entry
-/// `(i, j)` of [`CholFill::entries`]; off-diagonal entries take the raw value, diagonal ones
+/// Lower Cholesky factors from a head's raw outputs: slot `s` of a matrix fills the `s`-th
+/// filled entry `(i, j)` in row-major order over `j ≤ i` (every one for a full factor, the
+/// diagonal for a diagonal one); off-diagonal entries take the raw value, diagonal ones
 /// `softplus(raw + shift) + floor`, and every other entry is 0.
 ///
 /// # Shapes
