@@ -36,9 +36,10 @@ pub const GATHER_ROWS_BWD: Kernel = Kernel {
     variants: &[&[("ACC", 0)], &[("ACC", 1)]],
 };
 
-/// Gathered copies of one row [`gather_rows_bwd`] sums per pass (llvmpipe ends an
-/// invocation's loops after 65535 iterations in total, without an error).
+/// Gathered copies of one row [`gather_rows_bwd`] sums per pass (see [`super::LOOP_CAP`]).
 pub const GATHER_CHUNK: usize = 16_384;
+
+const _: () = assert!(GATHER_CHUNK < super::LOOP_CAP);
 
 /// Every kernel of the family.
 pub const KERNELS: &[Kernel] = &[COPY_STRIDED, COPY_STRIDED_VEC4, GATHER_ROWS, GATHER_ROWS_BWD];

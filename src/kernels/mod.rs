@@ -188,16 +188,23 @@ pub fn grid(groups: u32) -> [u32; 3] {
     }
 }
 
+/// Loop iterations after which llvmpipe (lavapipe) leaves every loop of an invocation: it
+/// counts the iterations of all loops together (`LP_MAX_TGSI_LOOP_ITERATIONS`, a guard against
+/// hangs) and raises no error, so a kernel that loops longer returns a truncated result. The
+/// bounds below, [`reduce::ROW_CHUNK`], [`copy::GATHER_CHUNK`] and the GEMM's k-splits keep
+/// every kernel under it.
+pub const LOOP_CAP: usize = 65_535;
+
 /// Most loop iterations a fused kernel's invocation may take by its estimate
-/// (`transformer::loop_iterations`, `mlp::loop_iterations`): llvmpipe ends an invocation's
-/// loops after 65535 iterations in total (`LP_MAX_TGSI_LOOP_ITERATIONS`) without an error, so
-/// wider stacks and chains run op by op instead.
+/// (`transformer::loop_iterations`, `mlp::loop_iterations`; below [`LOOP_CAP`] with a margin
+/// for what the estimate leaves out): wider stacks and chains run op by op instead.
 pub const MAX_LOOP_ITERATIONS: usize = 50_000;
 
 /// Longest row the per-row kernels (LayerNorm, softmax) take: one invocation loops over its
-/// row three times, and llvmpipe ends every loop of an invocation after 65535 iterations in
-/// total (`LP_MAX_TGSI_LOOP_ITERATIONS`) without an error.
+/// row three times, which must stay under [`LOOP_CAP`].
 pub const MAX_ROW: usize = 16384;
+
+const _: () = assert!(MAX_LOOP_ITERATIONS < LOOP_CAP && 3 * MAX_ROW < LOOP_CAP);
 
 /// [`Error::InvalidArgument`] for a row longer than [`MAX_ROW`] in `op`.
 pub(crate) fn check_row(op: &'static str, n: usize) -> Result<()> {

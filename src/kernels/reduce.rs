@@ -76,10 +76,11 @@ struct Rows8 {
     off: [u32; 6],
 }
 
-/// Elements one invocation of the row reductions loops over at most. llvmpipe ends every loop
-/// of an invocation after 65535 iterations in total (`LP_MAX_TGSI_LOOP_ITERATIONS`), without
-/// an error, so longer rows are reduced in chunks.
+/// Elements one invocation of the row reductions loops over at most (longer rows are reduced
+/// in chunks; see [`super::LOOP_CAP`]). The max backward also loops over a row's chunk maxima.
 pub const ROW_CHUNK: usize = 4096;
+
+const _: () = assert!(ROW_CHUNK < super::LOOP_CAP);
 
 #[repr(C)]
 #[derive(Clone, Copy, Pod, Zeroable)]
@@ -272,7 +273,7 @@ pub fn sum_leading_into(gpu: &Gpu, rows: usize, n: usize, x: Span, y: Span, acc:
         let fresh = if chunks == 1 { None } else { Some(gpu.alloc((chunks * n * 4) as u64)?) };
         let src = scratch.last().map_or(x, |b| Span { buf: b, off: 0 });
         let dst = fresh.as_ref().map_or(y, |b| Span { buf: b, off: 0 });
-        let vec4 = n.is_multiple_of(4) && src.off.is_multiple_of(4) && dst.off % 4 == 0;
+        let vec4 = n.is_multiple_of(4) && src.off.is_multiple_of(4) && dst.off.is_multiple_of(4);
         let (kernel, width, div) = if vec4 { (&SUM_LEADING_VEC4, n / 4, 4) } else { (&SUM_LEADING, n, 1) };
         let p = P {
             rows: rows as u32,

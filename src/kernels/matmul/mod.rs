@@ -210,9 +210,8 @@ impl GemmConfig {
         }
     }
 
-    /// The longest k one invocation reduces over; longer products are split. llvmpipe ends
-    /// every loop of an invocation after 65535 iterations in total
-    /// (`LP_MAX_TGSI_LOOP_ITERATIONS`) without an error: the subgroup kernel loops once per 4
+    /// The longest k one invocation reduces over; longer products are split, so that its
+    /// loops stay under [`crate::kernels::LOOP_CAP`]: the subgroup kernel loops once per 4
     /// values of k, the register-tiled one once per value, the shared-memory one about 1.5
     /// times per value (its cooperative tile loads loop too).
     fn max_k(&self) -> usize {
