@@ -243,8 +243,8 @@ fn gpu_single_row_split_chain_matches_the_twin_and_the_unsplit_rows() {
 /// Long loops inside one invocation (llvmpipe ends an invocation's loops after 65535
 /// iterations in total, silently): an unaligned 1500 → 250 Linear (single-float weights,
 /// column by column: about 48 000 iterations by the estimate) still runs fused and matches the
-/// twin; a 1023 → 1023 one (about 131 000) is refused with a clear error, and the student's
-/// own chain stays well inside the limit.
+/// twin; a 1023 → 1023 one (about 131 000) is refused with a clear error. (The student's own
+/// chain still runs fused: `gpu_student_acts_in_two_dispatches_with_the_op_by_op_values`.)
 #[test]
 fn chains_too_long_for_one_invocation_are_refused_and_the_rest_compute_in_full() {
     let Some(g) = gpu() else { return };
@@ -253,9 +253,9 @@ fn chains_too_long_for_one_invocation_are_refused_and_the_rest_compute_in_full()
     let (mut near, x) = ChainPlan::new(1, 1500, 0, 1500);
     let h = near.linear(x, 250, 1, Some(1 + 1500 * 250), None);
     near.store(h);
-    let est = vdd::kernels::mlp::loop_iterations(&near);
+    let est = vdd::kernels::mlp::loop_iterations(&near, 0);
     assert!(est > limit * 9 / 10 && est <= limit, "estimate {est}");
-    assert!(vdd::kernels::mlp::supported(gp, &near));
+    assert!(vdd::kernels::mlp::supported(gp, &near, 0));
     let w = Rng::new(5).vec(1 + 1023 * 1023, -0.05, 0.05);
     let x = Rng::new(6).vec(1500, -1.0, 1.0);
     let run = |d: &Device, p: &ChainPlan| {
@@ -267,7 +267,7 @@ fn chains_too_long_for_one_invocation_are_refused_and_the_rest_compute_in_full()
     let (mut far, x2) = ChainPlan::new(1, 1023, 0, 1023);
     let h = far.linear(x2, 1023, 1, None, None);
     far.store(h);
-    assert!(vdd::kernels::mlp::loop_iterations(&far) > limit);
+    assert!(vdd::kernels::mlp::loop_iterations(&far, 0) > limit);
     let err = run(&g.dev, &far).unwrap_err().to_string();
     assert!(err.contains("not supported"), "{err}");
 }

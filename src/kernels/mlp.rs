@@ -82,9 +82,10 @@ fn scratch_define(p: &ChainPlan) -> usize {
 /// An upper bound of the loop iterations one invocation of `chain_infer.wgsl` runs for `p`
 /// (without a split): per Linear, its column groups shared out over the WG invocations, each
 /// looping over k once per vec4 step (aligned ops, and ⌈k/32⌉ subgroup steps) or four times
-/// per value (unaligned ops: single-float weights, column by column); per elementwise op and
-/// store, its values over WG; a log-softmax three times over its values.
-pub fn loop_iterations(p: &ChainPlan) -> usize {
+/// per value (unaligned ops: single-float weights, column by column; the weights sit at
+/// `w_off` + the op's offset in the parameter buffer); per elementwise op and store, its
+/// values over WG; a log-softmax three times over its values.
+pub fn loop_iterations(p: &ChainPlan, w_off: usize) -> usize {
     let wg = WG as usize;
     let ops: usize = p
         .ops
@@ -92,7 +93,7 @@ pub fn loop_iterations(p: &ChainPlan) -> usize {
         .map(|op| match *op {
             ChainOp::Linear { src, dst, w, .. } => {
                 let k = src.len;
-                let aligned = w % 4 == 0 && dst.len % 4 == 0 && src.at % 4 == 0;
+                let aligned = (w_off + w).is_multiple_of(4) && dst.len.is_multiple_of(4) && src.at.is_multiple_of(4);
                 let per_group = if aligned { k / 4 + k.div_ceil(32) + 4 } else { 4 * k + 8 };
                 dst.len.div_ceil(4).div_ceil(wg) * per_group + 16
             }
@@ -107,12 +108,13 @@ pub fn loop_iterations(p: &ChainPlan) -> usize {
 
 /// Whether `gpu` runs the chain of `p` in one dispatch: at most [`MAX_ROWS`] rows and
 /// [`MAX_OPS`] ops, the scratch fitting in workgroup memory, and at most
-/// [`super::MAX_LOOP_ITERATIONS`] by [`loop_iterations`] (llvmpipe's loop cap).
-pub fn supported(gpu: &Gpu, p: &ChainPlan) -> bool {
+/// [`super::MAX_LOOP_ITERATIONS`] by [`loop_iterations`] (llvmpipe's loop cap) for weights
+/// at `w_off` in the parameter buffer.
+pub fn supported(gpu: &Gpu, p: &ChainPlan, w_off: usize) -> bool {
     p.rows <= MAX_ROWS
         && p.ops.len() <= MAX_OPS
         && 4 * scratch_define(p) <= gpu.limits().max_compute_workgroup_storage_size as usize
-        && loop_iterations(p) <= super::MAX_LOOP_ITERATIONS
+        && loop_iterations(p, w_off) <= super::MAX_LOOP_ITERATIONS
 }
 
 /// `v` as a kernel parameter, or an error if it does not fit in `u32`.
@@ -242,7 +244,7 @@ pub fn chain_infer(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch: Spa
 /// subgroups of at least 8.
 pub fn chain_infer_with(gpu: &Gpu, p: &ChainPlan, x: Span, w: Span, y: Span, xch: Span, share: bool) -> Result<()> {
     let kernel = plain_or_sg(gpu, "chain_infer", share, &CHAIN_INFER, &CHAIN_INFER_SG)?;
-    if !supported(gpu, p) {
+    if !supported(gpu, p, w.off as usize) {
         return Err(Error::invalid(
             "chain_infer",
             format!(

@@ -330,7 +330,9 @@ impl StudentNet {
             let frozen = !obs.requires_grad() && !tape.param(self.mean.output().w).requires_grad();
             if t > 0 && frozen {
                 let plan = self.act_chain(tape.store(), n, t);
-                if chain_supported(&gpu, &plan) && gpu.mirror_fits(tape.store().flat().buffer()) {
+                if chain_supported(&gpu, &plan, tape.store().flat().offset())
+                    && gpu.mirror_fits(tape.store().flat().buffer())
+                {
                     let x = self.backbone(tape, obs)?;
                     return ops::chain_infer(x.value(), tape.store().flat(), &plan);
                 }
