@@ -12,6 +12,23 @@ fn pair(g: &Device, v: &[f32], shape: &[usize]) -> (Tensor, Tensor) {
     (Tensor::from_slice(g, v, shape).unwrap(), Tensor::from_slice(&Device::Cpu, v, shape).unwrap())
 }
 
+/// The GPU backward of `op` from its forward (`xg`, `yg`) against the CPU's (`xc`, `yc`), for a
+/// random output gradient.
+fn assert_backward_matches(
+    rng: &mut Rng,
+    g: &Device,
+    op: Reduce,
+    (xg, yg): (&Tensor, &Tensor),
+    (xc, yc): (&Tensor, &Tensor),
+) {
+    let rows = yc.numel();
+    let dy = rng.vec(rows, -1.0, 1.0);
+    let (dyg, dyc) = pair(g, &dy, &[rows]);
+    let got = ops::reduce_bwd(xg, yg, &dyg, op).unwrap().to_vec().unwrap();
+    let want = ops::reduce_bwd(xc, yc, &dyc, op).unwrap().to_vec().unwrap();
+    assert_close(&format!("{op:?} backward {:?}", xc.shape()), &got, &want, 1e-6, 1e-5);
+}
+
 #[test]
 fn row_reductions_match_cpu_on_awkward_shapes() {
     let Some(g) = gpu() else { return };
@@ -24,11 +41,7 @@ fn row_reductions_match_cpu_on_awkward_shapes() {
             assert_eq!(yg.shape(), &[rows]);
             let tol = 1e-6 * (n as f64).sqrt() * 4.0;
             assert_close(&format!("{op:?} {rows}x{n}"), &yg.to_vec().unwrap(), &yc.to_vec().unwrap(), tol, 1e-5);
-            let dy = rng.vec(rows, -1.0, 1.0);
-            let (dyg, dyc) = pair(&g.dev, &dy, &[rows]);
-            let got = ops::reduce_bwd(&xg, &yg, &dyg, op).unwrap().to_vec().unwrap();
-            let want = ops::reduce_bwd(&xc, &yc, &dyc, op).unwrap().to_vec().unwrap();
-            assert_close(&format!("{op:?} backward {rows}x{n}"), &got, &want, 1e-6, 1e-5);
+            assert_backward_matches(&mut rng, &g.dev, op, (&xg, &yg), (&xc, &yc));
         }
     }
 }
@@ -48,13 +61,14 @@ fn row_reductions_match_cpu_on_rows_longer_than_a_loop_may_run() {
                 x[r * n + i] = 5.0 + r as f32;
             }
         }
-        let x64 = Tensor::from_f64(&Device::CpuF64, &x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), &[rows, n]);
+        let x64 = Tensor::from_f64(&Device::CpuF64, &x.iter().map(|&v| f64::from(v)).collect::<Vec<_>>(), &[rows, n])
+            .unwrap();
+        let (xg, xc) = pair(&g.dev, &x, &[rows, n]);
         for op in Reduce::ALL {
-            let (xg, xc) = pair(&g.dev, &x, &[rows, n]);
             let (yg, yc) = (ops::reduce(&xg, op).unwrap(), ops::reduce(&xc, op).unwrap());
             // Against f64: a sequential f32 sum of 300k terms (the CPU twin's) is itself off by
             // ~1e-2; a truncated row would be off by hundreds (a mean by ~1e-3).
-            let want = ops::reduce(x64.as_ref().unwrap(), op).unwrap().to_vec64().unwrap();
+            let want = ops::reduce(&x64, op).unwrap().to_vec64().unwrap();
             let got: Vec<f64> = yg.to_vec().unwrap().into_iter().map(f64::from).collect();
             let atol = match op {
                 Reduce::Sum => 2e-7 * n as f64,
@@ -62,11 +76,7 @@ fn row_reductions_match_cpu_on_rows_longer_than_a_loop_may_run() {
                 _ => 1e-5,
             };
             assert_close64(&format!("{op:?} {rows}x{n}"), &got, &want, atol, 1e-6);
-            let dy = rng.vec(rows, -1.0, 1.0);
-            let (dyg, dyc) = pair(&g.dev, &dy, &[rows]);
-            let got = ops::reduce_bwd(&xg, &yg, &dyg, op).unwrap().to_vec().unwrap();
-            let want = ops::reduce_bwd(&xc, &yc, &dyc, op).unwrap().to_vec().unwrap();
-            assert_close(&format!("{op:?} backward {rows}x{n}"), &got, &want, 1e-6, 1e-5);
+            assert_backward_matches(&mut rng, &g.dev, op, (&xg, &yg), (&xc, &yc));
         }
     }
 }
